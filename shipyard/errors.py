@@ -1,0 +1,185 @@
+"""Shipyard's error model: one base class, a small documented tree, one code table.
+
+Every error a user can cause is a subclass of :class:`ShipyardError` with a stable ``code`` and an
+HTTP status, kept in :data:`ERROR_CLASSES`. The server turns an error into one JSON shape
+(:meth:`ShipyardError.to_dict`); the REST client rebuilds the same class from it
+(:func:`error_from_dict`), so callers catch subclasses, never compare strings.
+
+    ShipyardError                  INTERNAL_ERROR            500
+    ├── InvalidInput               INVALID_PARAMETER_VALUE   400
+    │   ├── InvalidFilter          INVALID_FILTER            400
+    │   ├── InvalidArtifactPath    INVALID_ARTIFACT_PATH     400
+    │   └── PayloadTooLarge        PAYLOAD_TOO_LARGE         413
+    ├── NotFound                   RESOURCE_DOES_NOT_EXIST   404
+    │   └── EndpointNotFound       ENDPOINT_NOT_FOUND        404
+    ├── AlreadyExists              RESOURCE_ALREADY_EXISTS   409
+    ├── Conflict                   RESOURCE_CONFLICT         409
+    │   └── InvalidState           INVALID_STATE             409
+    ├── MigrationRequired          MIGRATION_REQUIRED        503
+    ├── StoreUnavailable           TEMPORARILY_UNAVAILABLE   503
+    └── MissingDependency          MISSING_DEPENDENCY        500
+
+Each class also names the MLflow error code it corresponds to (``mlflow_code``), used only by the
+MLflow-compatible REST surface.
+
+Messages say what happened, why, and what to do next.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ShipyardError(Exception):
+    """Base of every error Shipyard raises on purpose."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    http_status: ClassVar[int] = 500
+    mlflow_code: ClassVar[str] = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON error shape served by every Shipyard endpoint."""
+        body: dict[str, Any] = {"error_code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self).__name__, self.message, self.details))
+
+
+class InvalidInput(ShipyardError):
+    """A value the caller sent is malformed, out of range or not allowed."""
+
+    code = "INVALID_PARAMETER_VALUE"
+    http_status = 400
+    mlflow_code = "INVALID_PARAMETER_VALUE"
+
+
+class InvalidFilter(InvalidInput):
+    """A search filter or order-by clause does not parse; ``details`` names the token."""
+
+    code = "INVALID_FILTER"
+
+
+class InvalidArtifactPath(InvalidInput):
+    """An artifact path would escape its run (``..``, absolute, NUL, backslash)."""
+
+    code = "INVALID_ARTIFACT_PATH"
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body or batch exceeds the documented limit."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
+class NotFound(ShipyardError):
+    """The experiment, run, artifact or other resource does not exist."""
+
+    code = "RESOURCE_DOES_NOT_EXIST"
+    http_status = 404
+    mlflow_code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class EndpointNotFound(NotFound):
+    """No route answers this method and path."""
+
+    code = "ENDPOINT_NOT_FOUND"
+    mlflow_code = "ENDPOINT_NOT_FOUND"
+
+
+class AlreadyExists(ShipyardError):
+    """A resource with this name or key already exists."""
+
+    code = "RESOURCE_ALREADY_EXISTS"
+    http_status = 409
+    mlflow_code = "RESOURCE_ALREADY_EXISTS"
+
+
+class Conflict(ShipyardError):
+    """The request contradicts what is stored (for example, changing a logged param)."""
+
+    code = "RESOURCE_CONFLICT"
+    http_status = 409
+    mlflow_code = "INVALID_PARAMETER_VALUE"
+
+
+class InvalidState(Conflict):
+    """The resource is in a state that forbids this operation (for example, a deleted run)."""
+
+    code = "INVALID_STATE"
+
+
+class MigrationRequired(ShipyardError):
+    """The database schema is older (or newer) than this version of Shipyard expects."""
+
+    code = "MIGRATION_REQUIRED"
+    http_status = 503
+    mlflow_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class StoreUnavailable(ShipyardError):
+    """The metadata or artifact backend cannot be reached or refused the operation."""
+
+    code = "TEMPORARILY_UNAVAILABLE"
+    http_status = 503
+    mlflow_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class MissingDependency(ShipyardError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    code = "MISSING_DEPENDENCY"
+    http_status = 500
+    mlflow_code = "INTERNAL_ERROR"
+
+
+ERROR_CLASSES: dict[str, type[ShipyardError]] = {
+    cls.code: cls
+    for cls in (
+        ShipyardError,
+        InvalidInput,
+        InvalidFilter,
+        InvalidArtifactPath,
+        PayloadTooLarge,
+        NotFound,
+        EndpointNotFound,
+        AlreadyExists,
+        Conflict,
+        InvalidState,
+        MigrationRequired,
+        StoreUnavailable,
+        MissingDependency,
+    )
+}
+
+
+def error_from_dict(body: dict[str, Any], *, status: int | None = None) -> ShipyardError:
+    """Rebuild the error class a server sent (the inverse of :meth:`ShipyardError.to_dict`)."""
+    code = str(body.get("error_code", "INTERNAL_ERROR"))
+    message = str(body.get("message", f"server answered HTTP {status} without a message"))
+    cls = ERROR_CLASSES.get(code, ShipyardError)
+    details = body.get("details") if isinstance(body.get("details"), dict) else None
+    return cls(message, details=details)
+
+
+def _rebuild(name: str, message: str, details: dict[str, Any]) -> ShipyardError:
+    for cls in ERROR_CLASSES.values():
+        if cls.__name__ == name:
+            return cls(message, details=details)
+    return ShipyardError(message, details=details)
+
+
+def missing_extra(module: str, extra: str) -> MissingDependency:
+    """The error to raise when an optional dependency is absent."""
+    return MissingDependency(
+        f"{module!r} is not installed, and this feature needs it. "
+        f"Install it with: pip install 'shipyard[{extra}]'"
+    )

@@ -1,0 +1,171 @@
+"""Input rules shared by every write path (MLflow's limits, so MLflow users see no surprises).
+
+Every function raises :class:`~shipyard.errors.InvalidInput` with a message naming the field, the
+rule and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from collections.abc import Sequence
+
+from shipyard.errors import InvalidInput, PayloadTooLarge
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_EXPERIMENT_NAME_LENGTH = 500
+MAX_EXPERIMENT_TAG_VALUE_LENGTH = 20000
+MAX_RUN_NAME_LENGTH = 250
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+MAX_TAGS_PER_BATCH = 100
+MAX_ENTITIES_PER_BATCH = 1000
+MAX_DATASETS_PER_BATCH = 1000
+MAX_DATASET_NAME_LENGTH = 500
+MAX_DATASET_DIGEST_LENGTH = 36
+MAX_DATASET_SOURCE_LENGTH = 65535
+MAX_DATASET_SCHEMA_LENGTH = 1048575
+MAX_DATASET_PROFILE_LENGTH = 16777215
+MAX_INPUT_TAG_KEY_LENGTH = 255
+MAX_INPUT_TAG_VALUE_LENGTH = 500
+MAX_SEARCH_RESULTS = 50000
+MAX_HISTORY_RESULTS = 25000
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+
+_KEY_RE = re.compile(r"^[\w\-./: ]+$")
+_RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
+
+
+def key(value: object, what: str = "key") -> str:
+    """A param, metric or tag key: 1-250 chars of letters, digits, ``_ - . / :`` and spaces."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, got {type(value).__name__} {value!r}.")
+    if not value:
+        raise InvalidInput(f"{what} must not be empty.")
+    if len(value) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"{what} {value[:40]!r}... is {len(value)} characters long; the limit is "
+            f"{MAX_KEY_LENGTH}. Use a shorter name."
+        )
+    if not _KEY_RE.match(value):
+        raise InvalidInput(
+            f"{what} {value!r} contains characters that are not allowed; use only letters, "
+            "digits, spaces and _ - . / :"
+        )
+    if posixpath.normpath(value) != value or value.startswith("/") or ".." in value.split("/"):
+        raise InvalidInput(
+            f"{what} {value!r} is not a clean relative name (no '..', no leading or doubled '/')."
+        )
+    return value
+
+
+def text(value: object, what: str, limit: int, *, allow_empty: bool = True) -> str:
+    """A string value with a length limit and no NUL bytes."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, got {type(value).__name__} {value!r}.")
+    if not allow_empty and not value:
+        raise InvalidInput(f"{what} must not be empty.")
+    if len(value) > limit:
+        raise InvalidInput(
+            f"{what} is {len(value)} characters long; the limit is {limit}. Shorten it, or store "
+            "the content as an artifact instead."
+        )
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character; remove it.")
+    return value
+
+
+def param_value(value: object, k: str) -> str:
+    return text(value, f"value of param {k!r}", MAX_PARAM_VALUE_LENGTH)
+
+
+def tag_value(value: object, k: str) -> str:
+    return text(value, f"value of tag {k!r}", MAX_TAG_VALUE_LENGTH)
+
+
+def metric_value(value: object, k: str) -> float:
+    """A metric value: a real number (NaN and +-Infinity are allowed, booleans are not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(
+            f"value of metric {k!r} must be a number, got {type(value).__name__} {value!r}."
+        )
+    v = float(value)
+    if not math.isfinite(v) and not (math.isnan(v) or math.isinf(v)):  # pragma: no cover
+        raise InvalidInput(f"value of metric {k!r} is not a number.")
+    return v
+
+
+def int64(value: object, what: str, *, minimum: int = INT64_MIN) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{what} must be an integer, got {type(value).__name__} {value!r}.")
+    if not minimum <= value <= INT64_MAX:
+        raise InvalidInput(f"{what}={value} is outside the range {minimum}..{INT64_MAX}.")
+    return value
+
+
+def experiment_name(value: object) -> str:
+    name = text(value, "experiment name", MAX_EXPERIMENT_NAME_LENGTH, allow_empty=False)
+    if not name.strip():
+        raise InvalidInput("experiment name must not be blank.")
+    return name
+
+
+def experiment_id(value: object) -> str:
+    """Experiment ids are decimal integers carried as strings (MLflow's convention)."""
+    s = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(s, str) or not s.isdigit() or len(s) > 18:
+        raise InvalidInput(
+            f"experiment id {value!r} is not valid; experiment ids are whole numbers such as '0' "
+            "or '12'. Look them up with `shipyard experiments list`."
+        )
+    return str(int(s))
+
+
+def run_id(value: object) -> str:
+    if not isinstance(value, str) or not _RUN_ID_RE.match(value):
+        raise InvalidInput(
+            f"run id {value!r} is not valid; run ids are 32-character hex strings. "
+            "Find them with `shipyard runs list`."
+        )
+    return value
+
+
+def max_results(value: object, limit: int, what: str = "max_results") -> int:
+    n = int64(value, what)
+    if n < 1 or n > limit:
+        raise InvalidInput(f"{what}={n} is out of range; use a value between 1 and {limit}.")
+    return n
+
+
+def batch_sizes(n_metrics: int, n_params: int, n_tags: int) -> None:
+    """MLflow's log-batch limits."""
+    for n, limit, what in (
+        (n_metrics, MAX_METRICS_PER_BATCH, "metrics"),
+        (n_params, MAX_PARAMS_PER_BATCH, "params"),
+        (n_tags, MAX_TAGS_PER_BATCH, "tags"),
+    ):
+        if n > limit:
+            raise PayloadTooLarge(
+                f"a batch holds {n} {what}; the limit is {limit} per call. Split it into "
+                "several calls (the Shipyard SDK does this for you)."
+            )
+    total = n_metrics + n_params + n_tags
+    if total > MAX_ENTITIES_PER_BATCH:
+        raise PayloadTooLarge(
+            f"a batch holds {total} values in all; the limit is {MAX_ENTITIES_PER_BATCH}. "
+            "Split it into several calls."
+        )
+
+
+def unique_keys(keys: Sequence[str], what: str) -> None:
+    seen: set[str] = set()
+    for k in keys:
+        if k in seen:
+            raise InvalidInput(
+                f"{what} key {k!r} appears more than once in one batch; send each key once."
+            )
+        seen.add(k)
