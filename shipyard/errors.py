@@ -10,8 +10,11 @@ HTTP status, kept in :data:`ERROR_CLASSES`. The server turns an error into one J
     │   ├── InvalidFilter          INVALID_FILTER            400
     │   ├── InvalidArtifactPath    INVALID_ARTIFACT_PATH     400
     │   └── PayloadTooLarge        PAYLOAD_TOO_LARGE         413
+    ├── Unauthenticated            UNAUTHENTICATED           401
+    ├── PermissionDenied           PERMISSION_DENIED         403
     ├── NotFound                   RESOURCE_DOES_NOT_EXIST   404
     │   └── EndpointNotFound       ENDPOINT_NOT_FOUND        404
+    ├── MethodNotAllowed           METHOD_NOT_ALLOWED        405
     ├── AlreadyExists              RESOURCE_ALREADY_EXISTS   409
     ├── Conflict                   RESOURCE_CONFLICT         409
     │   └── InvalidState           INVALID_STATE             409
@@ -80,6 +83,22 @@ class PayloadTooLarge(InvalidInput):
     http_status = 413
 
 
+class Unauthenticated(ShipyardError):
+    """The request carries no credentials, or credentials the server does not accept."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+    mlflow_code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(ShipyardError):
+    """The caller is known but may not perform this action on this resource."""
+
+    code = "PERMISSION_DENIED"
+    http_status = 403
+    mlflow_code = "PERMISSION_DENIED"
+
+
 class NotFound(ShipyardError):
     """The experiment, run, artifact or other resource does not exist."""
 
@@ -93,6 +112,15 @@ class EndpointNotFound(NotFound):
 
     code = "ENDPOINT_NOT_FOUND"
     mlflow_code = "ENDPOINT_NOT_FOUND"
+
+
+class MethodNotAllowed(ShipyardError):
+    """The path exists but does not answer this HTTP method; ``details["allow"]`` lists those
+    it does."""
+
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+    mlflow_code = "BAD_REQUEST"
 
 
 class AlreadyExists(ShipyardError):
@@ -149,8 +177,11 @@ ERROR_CLASSES: dict[str, type[ShipyardError]] = {
         InvalidFilter,
         InvalidArtifactPath,
         PayloadTooLarge,
+        Unauthenticated,
+        PermissionDenied,
         NotFound,
         EndpointNotFound,
+        MethodNotAllowed,
         AlreadyExists,
         Conflict,
         InvalidState,

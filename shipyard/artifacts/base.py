@@ -66,6 +66,9 @@ class ByteStore(ABC):
             while chunk := f.read(chunk_size):
                 yield chunk
 
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (the store must not be used afterwards)."""
+
 
 class ArtifactRepository(ABC):
     """Files and folders of an owner (a run id), addressed by a relative POSIX path."""

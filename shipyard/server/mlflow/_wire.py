@@ -1,0 +1,380 @@
+"""Reading MLflow-protocol requests and writing their answers.
+
+MLflow's REST protocol is proto-JSON: ``GET`` requests carry their fields in the query string
+(repeated fields as repeated keys, booleans as ``true``/``false``), every other method sends a JSON
+object. :class:`Args` hides that difference behind typed getters that accept what MLflow clients
+send (numbers as strings, ``"NaN"``/``"Infinity"`` for doubles, enum names or numbers) and raise
+:class:`~shipyard.errors.InvalidInput` with a message saying what is wrong and how to send it.
+
+:func:`json_endpoint` turns a plain ``handler(workspace, args) -> dict`` into a Starlette endpoint:
+the body is parsed, the handler (which calls the blocking store) runs and the answer is encoded
+with orjson, all in one worker-thread hop so the event loop never waits on the database.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, overload
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shipyard.errors import InvalidInput
+from shipyard.validation import INT64_MAX, INT64_MIN
+from shipyard.workspace import Workspace
+
+JSON_MEDIA_TYPE = "application/json"
+
+Handler = Callable[[Workspace, "Args"], dict[str, Any]]
+"""An MLflow endpoint's logic: read ``args``, call the store, return the JSON-ready answer."""
+
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_BOOLS = {"true": True, "false": False, "True": True, "False": False, "1": True, "0": False}
+
+
+def _show(value: Any) -> str:
+    """A value as it looked on the wire (JSON spelling), shortened for messages."""
+    try:
+        shown = orjson.dumps(value).decode()
+    except TypeError:  # pragma: no cover - only JSON values reach here
+        shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+class Args:
+    """The fields of one request (or of one nested object), with typed, validating getters.
+
+    ``where`` prefixes field names in messages (``metrics[3].value``) for nested objects.
+    """
+
+    __slots__ = ("_data", "_query", "_where", "size")
+
+    def __init__(
+        self, data: Mapping[str, Any], *, query: bool = False, where: str = "", size: int = 0
+    ) -> None:
+        self._data = data
+        self._query = query
+        self._where = where
+        self.size = size
+        """Length in bytes of the JSON body the fields came from (0 for a query string)."""
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_query(cls, params: QueryParams) -> Args:
+        """Fields of a query string; every value is kept as the list of its occurrences."""
+        data: dict[str, list[str]] = {}
+        for k, v in params.multi_items():
+            data.setdefault(k, []).append(v)
+        return cls(data, query=True)
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Args:
+        """Fields of a JSON request body; an empty body is an empty object."""
+        if not body.strip():
+            return cls({})
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"The request body is not valid JSON ({exc}). Send one JSON object such as "
+                '{"run_id": "..."}; write non-finite numbers as the strings "NaN", "Infinity" '
+                'or "-Infinity".'
+            ) from None
+        if not isinstance(obj, dict):
+            raise InvalidInput(
+                f"The request body must be a JSON object, got a JSON {_json_kind(obj)} "
+                f"{_show(obj)}. Put the fields in an object, e.g. "
+                '{"experiment_id": "0"}.'
+            )
+        return cls(obj, size=len(body))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _name(self, name: str) -> str:
+        return f"{self._where}.{name}" if self._where else name
+
+    def missing(self, name: str) -> InvalidInput:
+        """The error for a required field that was not sent."""
+        if self._query:
+            hint = f"Add it to the query string, e.g. ?{name}=..."
+        elif self._where:
+            hint = f'Add "{name}" to each element of {self._where.split("[", 1)[0]}.'
+        else:
+            hint = f'Add "{name}" to the JSON body.'
+        return InvalidInput(f"Missing value for required parameter '{self._name(name)}'. {hint}")
+
+    def invalid(self, name: str, value: Any, expected: str) -> InvalidInput:
+        """The error for a field of the wrong type or form."""
+        return InvalidInput(
+            f"Invalid value {_show(value)} for parameter '{self._name(name)}' supplied: "
+            f"expected {expected}."
+        )
+
+    def raw(self, name: str) -> Any:
+        """The field's value as sent (first occurrence for a query string), or ``None``."""
+        value = self._data.get(name)
+        if self._query and value is not None:
+            return value[0]
+        return value
+
+    def has(self, name: str) -> bool:
+        """Whether the field was sent with a non-null value."""
+        return self._data.get(name) is not None
+
+    # ------------------------------------------------------------------ scalars
+
+    @overload
+    def string(self, name: str, default: str) -> str: ...
+    @overload
+    def string(self, name: str, default: None = None) -> str | None: ...
+
+    def string(self, name: str, default: str | None = None) -> str | None:
+        """An optional string field."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self.invalid(name, value, "a string")
+        return value
+
+    def require_string(self, name: str, *, allow_empty: bool = False) -> str:
+        """A required string field; an empty string counts as missing unless ``allow_empty``."""
+        value = self.string(name)
+        if value is None or (not value and not allow_empty):
+            raise self.missing(name)
+        return value
+
+    @overload
+    def integer(
+        self, name: str, default: int, *, minimum: int = ..., maximum: int = ...
+    ) -> int: ...
+    @overload
+    def integer(
+        self, name: str, default: None = None, *, minimum: int = ..., maximum: int = ...
+    ) -> int | None: ...
+
+    def integer(
+        self,
+        name: str,
+        default: int | None = None,
+        *,
+        minimum: int = INT64_MIN,
+        maximum: int = INT64_MAX,
+    ) -> int | None:
+        """An optional integer field: a JSON number or a string of digits (int64 in proto-JSON)."""
+        value = self.raw(name)
+        if value is None or value == "":
+            return default
+        number: int
+        if isinstance(value, bool):
+            raise self.invalid(name, value, "an integer")
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str):
+            try:
+                number = int(value.strip())
+            except ValueError:
+                raise self.invalid(name, value, "an integer") from None
+        else:
+            raise self.invalid(name, value, "an integer")
+        if not minimum <= number <= maximum:
+            raise InvalidInput(
+                f"Invalid value {number} for parameter '{self._name(name)}' supplied: it must be "
+                f"between {minimum} and {maximum}."
+            )
+        return number
+
+    def require_integer(self, name: str, *, minimum: int = INT64_MIN) -> int:
+        """A required integer field."""
+        value = self.integer(name, minimum=minimum)
+        if value is None:
+            raise self.missing(name)
+        return value
+
+    def double(self, name: str) -> float | None:
+        """An optional double: a JSON number, a numeric string, or "NaN"/"Infinity"/"-Infinity"."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        if isinstance(value, float):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            special = _NON_FINITE.get(value)
+            if special is not None:
+                return special
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(number):
+                    return number
+        raise self.invalid(
+            name, value, 'a number (or the string "NaN", "Infinity" or "-Infinity")'
+        )
+
+    def require_double(self, name: str) -> float:
+        """A required double."""
+        value = self.double(name)
+        if value is None:
+            raise self.missing(name)
+        return value
+
+    def boolean(self, name: str, default: bool = False) -> bool:
+        """A boolean: JSON ``true``/``false`` or the query-string words ``true``/``false``."""
+        value = self.raw(name)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value in _BOOLS:
+            return _BOOLS[value]
+        raise self.invalid(name, value, "true or false")
+
+    def enum(self, name: str, names: tuple[str, ...], default: str) -> str:
+        """An enum field sent by name (``"ACTIVE_ONLY"``) or by its proto number (1-based)."""
+        value = self.raw(name)
+        if value is None or value == "":
+            return default
+        if isinstance(value, str):
+            upper = value.upper()
+            if upper in names:
+                return upper
+            if value.isdigit():
+                value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= len(names):
+            return names[value - 1]
+        raise self.invalid(name, value, "one of " + ", ".join(names))
+
+    # ------------------------------------------------------------------ repeated fields
+
+    def strings(self, name: str, *, allow_numbers: bool = False) -> list[str]:
+        """A repeated string field (``[]`` when absent). ``allow_numbers`` accepts ids sent as
+        JSON numbers."""
+        value = self._data.get(name)
+        if value is None:
+            return []
+        if not self._query and not isinstance(value, list):
+            value = [value]  # a lone value where a list was expected: accept it as a list of one
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                out.append(item)
+            elif allow_numbers and isinstance(item, int) and not isinstance(item, bool):
+                out.append(str(item))
+            else:
+                raise self.invalid(f"{name}[{i}]", item, "a string")
+        return out
+
+    def objects(self, name: str) -> list[Args]:
+        """A repeated message field, each element wrapped as :class:`Args` for typed access."""
+        value = self._data.get(name)
+        if value is None:
+            return []
+        if self._query:
+            raise InvalidInput(
+                f"Parameter '{name}' holds objects, which a query string cannot carry; send the "
+                "request as POST with a JSON body."
+            )
+        if not isinstance(value, list):
+            raise self.invalid(name, value, "a list of objects")
+        out: list[Args] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise self.invalid(f"{name}[{i}]", item, "an object")
+            out.append(Args(item, where=self._name(f"{name}[{i}]")))
+        return out
+
+    def message(self, name: str) -> Args | None:
+        """A nested message field (``None`` when absent)."""
+        value = self._data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.invalid(name, value, "an object")
+        return Args(value, where=self._name(name))
+
+    def raw_list(self, name: str) -> list[Any] | None:
+        """A repeated field's raw JSON list (for fast paths), or ``None`` when absent."""
+        value = self._data.get(name)
+        if value is None:
+            return None
+        if self._query or not isinstance(value, list):
+            raise self.invalid(name, value, "a list")
+        return value
+
+    # ------------------------------------------------------------------ MLflow conventions
+
+    def run_id(self) -> str:
+        """The run a request is about: ``run_id``, or its legacy alias ``run_uuid``."""
+        value = self.string("run_id") or self.string("run_uuid")
+        if not value:
+            raise self.missing("run_id")
+        return value
+
+
+def encode(obj: Any) -> bytes:
+    """JSON-encode an answer (orjson; non-finite floats must already be strings)."""
+    return orjson.dumps(obj)
+
+
+def json_response(obj: Any, status_code: int = 200) -> Response:
+    """A JSON response with orjson's encoding."""
+    return Response(encode(obj), status_code=status_code, media_type=JSON_MEDIA_TYPE)
+
+
+def _run(handler: Handler, workspace: Workspace, args: Args | bytes) -> bytes:
+    if isinstance(args, bytes):
+        args = Args.from_body(args)
+    return encode(handler(workspace, args))
+
+
+def json_endpoint(
+    handler: Handler, workspace: Workspace
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap ``handler`` as a Starlette endpoint speaking MLflow's proto-JSON conventions.
+
+    ``GET`` reads the query string; other methods read the JSON body, falling back to the query
+    string when the body is empty (so ``curl -X POST '...?experiment_id=1'`` works too).
+    """
+
+    async def endpoint(request: Request) -> Response:
+        source: Args | bytes
+        if request.method in ("GET", "HEAD"):
+            source = Args.from_query(request.query_params)
+        else:
+            body = await request.body()
+            if body.strip() or not request.query_params:
+                source = body
+            else:
+                source = Args.from_query(request.query_params)
+        content = await run_in_threadpool(_run, handler, workspace, source)
+        return Response(content, media_type=JSON_MEDIA_TYPE)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__qualname__ = handler.__qualname__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
