@@ -11,7 +11,7 @@ import posixpath
 import re
 from collections.abc import Sequence
 
-from shipyard.errors import InvalidInput, PayloadTooLarge
+from shipyard.errors import InvalidArtifactPath, InvalidInput, PayloadTooLarge
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -169,3 +169,86 @@ def unique_keys(keys: Sequence[str], what: str) -> None:
                 f"{what} key {k!r} appears more than once in one batch; send each key once."
             )
         seen.add(k)
+
+
+# ---------------------------------------------------------------- added for the SQL store
+
+MAX_USER_ID_LENGTH = 256
+MAX_DATASET_SOURCE_TYPE_LENGTH = 36
+MAX_MODEL_ID_LENGTH = 64
+MAX_ARTIFACT_PATH_LENGTH = 1024
+MAX_DIGEST_LENGTH = 64
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+
+
+def experiment_tag_value(value: object, k: str) -> str:
+    return text(value, f"value of experiment tag {k!r}", MAX_EXPERIMENT_TAG_VALUE_LENGTH)
+
+
+def run_name(value: object) -> str:
+    return text(value, "run name", MAX_RUN_NAME_LENGTH)
+
+
+def run_status(value: object) -> str:
+    """One of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED."""
+    if not isinstance(value, str) or value.upper() not in RUN_STATUSES:
+        raise InvalidInput(
+            f"run status {value!r} is not valid; use one of {', '.join(RUN_STATUSES)}."
+        )
+    return value.upper()
+
+
+def input_tag(k: object, value: object) -> None:
+    """A tag on a dataset input (such as ``mlflow.data.context``)."""
+    text(k, "dataset input tag key", MAX_INPUT_TAG_KEY_LENGTH, allow_empty=False)
+    text(value, f"value of dataset input tag {k!r}", MAX_INPUT_TAG_VALUE_LENGTH)
+
+
+def dataset_fields(
+    name: object,
+    digest: object,
+    source_type: object,
+    source: object,
+    schema: object,
+    profile: object,
+) -> None:
+    """The fields of a dataset record, with MLflow's length limits."""
+    text(name, "dataset name", MAX_DATASET_NAME_LENGTH, allow_empty=False)
+    text(digest, f"digest of dataset {name!r}", MAX_DATASET_DIGEST_LENGTH, allow_empty=False)
+    text(source_type, f"source_type of dataset {name!r}", MAX_DATASET_SOURCE_TYPE_LENGTH)
+    text(source, f"source of dataset {name!r}", MAX_DATASET_SOURCE_LENGTH)
+    if schema is not None:
+        text(schema, f"schema of dataset {name!r}", MAX_DATASET_SCHEMA_LENGTH)
+    if profile is not None:
+        text(profile, f"profile of dataset {name!r}", MAX_DATASET_PROFILE_LENGTH)
+
+
+def artifact_path(value: object, *, allow_root: bool = False) -> str:
+    """A relative artifact path such as ``model/MLmodel`` (``""`` is the root when allowed).
+
+    Trailing slashes are dropped; ``..``, absolute paths, backslashes, NUL and empty segments
+    raise :class:`~shipyard.errors.InvalidArtifactPath`.
+    """
+    if not isinstance(value, str):
+        raise InvalidArtifactPath(f"artifact path must be a string, got {type(value).__name__}.")
+    path = value.rstrip("/") if value != "/" else ""
+    if not path:
+        if allow_root:
+            return ""
+        raise InvalidArtifactPath(
+            "artifact path must not be empty; name a file such as 'model.pkl'."
+        )
+    segments = path.split("/")
+    if (
+        value.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or len(path) > MAX_ARTIFACT_PATH_LENGTH
+        or any(s in ("", ".", "..") for s in segments)
+    ):
+        raise InvalidArtifactPath(
+            f"artifact path {value[:200]!r} is not allowed: use a relative path of at most "
+            f"{MAX_ARTIFACT_PATH_LENGTH} characters with '/' separators and no '.', '..' or "
+            "empty segments, backslashes or NUL characters."
+        )
+    return path

@@ -32,7 +32,7 @@ MODULE_LAYER = {
     "server": "edges",
     "__main__": "edges",
 }
-ALLOWED_EDGE_IMPORTS = {("cli", "shipyard.server.runner")}
+ALLOWED_EDGE_IMPORTS = {("cli", "shipyard.server.runner"), ("__main__", "shipyard.cli.main")}
 
 
 def _top(module: str) -> str | None:

@@ -8,12 +8,14 @@ Uploading file ``path`` of an owner (a run id):
    is put in the byte store under ``sha256/<d[:2]>/<d[2:4]>/<d>``;
 3. the metadata store's artifact index points ``path`` at the digest;
 4. the blob is checked again, and put back if a concurrent :meth:`free` of the same content
-   removed it between steps 2 and 3.
+   removed it between steps 2 and 3;
+5. when the upload replaced a file with other content, the old content is freed if nothing
+   else references it.
 
 A failure at any step removes the temporary file; a blob stored for an index entry that could not
-be written is freed again. Blobs left behind by a crash are orphans that no index entry
-references; :func:`shipyard.tracking.gc.collect_garbage` sweeps them once they are older than its
-grace period.
+be written is freed again. A killed process leaves its temporary file, and possibly a blob no
+index entry references; :func:`shipyard.tracking.gc.collect_garbage` removes both once they are
+older than its grace period.
 
 Freeing re-asks the index which digests are unreferenced just before deleting, in small batches,
 which keeps the window in which an upload of the same content can race with a delete to
@@ -29,6 +31,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +49,7 @@ BLOB_PREFIX = "sha256/"
 _DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
 _KEY_RE = re.compile(r"^sha256/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})$")
 _FREE_BATCH = 500
+_SPOOL_PREFIX = "shipyard-upload-"
 
 
 def blob_key(digest: str) -> str:
@@ -195,6 +199,21 @@ class ContentAddressedRepository(ArtifactRepository):
         """The local file holding ``path``'s bytes (local byte stores only), else ``None``."""
         return self.blobs.local_path(blob_key(_digest(self.stat(owner, path), owner)))
 
+    def remove_stale_uploads(self, older_than_s: float) -> int:
+        """Delete upload spool files that a killed process left in ``tmp_dir`` and that are older
+        than ``older_than_s`` seconds (younger ones may belong to an upload in progress); returns
+        how many were removed."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for spooled in self.tmp_dir.glob(f"{_SPOOL_PREFIX}*"):
+            try:
+                if spooled.is_file() and spooled.stat().st_mtime < cutoff:
+                    spooled.unlink()
+                    removed += 1
+            except FileNotFoundError:  # its upload finished meanwhile
+                continue
+        return removed
+
     def iter_blobs(self) -> Iterator[tuple[str, BlobInfo]]:
         """Every content-addressed blob in the byte store, as ``(digest, info)``."""
         for info in self.blobs.list(BLOB_PREFIX):
@@ -236,7 +255,7 @@ class ContentAddressedRepository(ArtifactRepository):
     def _spool(self, src: BinaryIO) -> tuple[Path, str, int]:
         """Copy ``src`` to a temporary file, hashing as it goes: (file, sha256 hex, size)."""
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=self.tmp_dir)
+        fd, name = tempfile.mkstemp(prefix=_SPOOL_PREFIX, suffix=".part", dir=self.tmp_dir)
         spooled = Path(name)
         digest = hashlib.sha256()
         size = 0

@@ -52,11 +52,17 @@ class S3ByteStore(ByteStore):
             ClientError,
             S3UploadFailedError,
         )
-        self._client: Any = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
-        )
+        try:
+            self._client: Any = boto3.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+            )
+        except (BotoCoreError, ValueError) as exc:  # a missing profile, a malformed endpoint URL
+            raise StoreUnavailable(
+                f"cannot set up the S3 client for {self.uri}: {exc}. Check AWS_PROFILE, the AWS "
+                "config files and SHIPYARD_S3_ENDPOINT_URL."
+            ) from exc
         self._transfer = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD,
             multipart_chunksize=MULTIPART_CHUNK_SIZE,

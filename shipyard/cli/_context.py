@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from shipyard.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from shipyard.artifacts.cas import ContentAddressedRepository
     from shipyard.config import Settings
     from shipyard.entities import Experiment, Page, Run
     from shipyard.store.base import TrackingStore
     from shipyard.workspace import Workspace
 
-F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 PAGE_SIZE = 1000
@@ -67,7 +67,7 @@ class CliState:
             ws.close()
 
 
-pass_state: Callable[[F], F] = click.make_pass_decorator(CliState, ensure=True)
+pass_state = click.make_pass_decorator(CliState, ensure=True)
 """Decorator handing a command the invocation's :class:`CliState` as first argument."""
 
 
@@ -121,11 +121,19 @@ def get_run(store: TrackingStore, run_id: str) -> Run:
             f"No run has the id {run_id!r}. List run ids with `shipyard runs list` "
             "(add --view all to include deleted runs)."
         ) from None
-    except InvalidInput as exc:
+
+
+def local_artifacts(ws: Workspace, action: str) -> ContentAddressedRepository:
+    """The workspace's content-addressed artifact store; ``action`` needs direct storage access."""
+    from shipyard.artifacts.cas import ContentAddressedRepository
+
+    if ws.settings.is_remote or not isinstance(ws.artifacts, ContentAddressedRepository):
         raise InvalidInput(
-            f"{run_id!r} is not a valid run id ({exc.message.rstrip('.')}). "
-            "Run ids are 32 hexadecimal characters; copy one from `shipyard runs list`."
-        ) from None
+            f"{action} needs direct access to the database and artifact storage, but the "
+            f"tracking URI {ws.settings.tracking_uri} is a Shipyard server. Run it on the "
+            "server's machine with the same --home/--tracking-uri the server uses."
+        )
+    return ws.artifacts
 
 
 def parse_tags(values: tuple[str, ...], option: str = "--tag") -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -30,7 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 CELL_WIDTH = 48
 """Longest value shown in a table cell; longer ones are cut (``--json`` shows them whole)."""
 
-_PIPE_WIDTH = 160
+_PIPE_WIDTH = 240
 """Width tables are laid out for when stdout is not a terminal (pipes, files, tests)."""
 
 
@@ -49,12 +50,18 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(to_json(value), indent=2, allow_nan=False, ensure_ascii=False))
 
 
+def is_terminal(stream: object) -> bool:
+    """Whether ``stream`` is an interactive terminal (progress bars and colour only there)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def console(*, stderr: bool = False) -> Console:
     """A rich console on stdout (or stderr); wide and colourless when not a terminal."""
     from rich.console import Console
 
-    stream = click.get_text_stream("stderr" if stderr else "stdout")
-    is_tty = stream.isatty()
+    stream = sys.stderr if stderr else sys.stdout
+    is_tty = is_terminal(stream)
     width = None if is_tty or os.environ.get("COLUMNS") else _PIPE_WIDTH
     return Console(
         file=stream,
@@ -71,14 +78,28 @@ def table(*columns: str, title: str | None = None, no_wrap: Sequence[str] = ()) 
     from rich import box
     from rich.table import Table
 
-    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", title_style="bold")
+    t = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        title_justify="left",
+        title_style="bold",
+        caption_justify="left",
+    )
     for name in columns:
         t.add_column(name, no_wrap=name in no_wrap, overflow="fold")
     return t
 
 
 def print_table(t: Table, *, empty: str) -> None:
-    """Print a table, or the ``empty`` message when it has no rows."""
+    """Print a table, or the ``empty`` message when it has no rows.
+
+    A titled table is a section of a longer report, so a blank line separates it from the
+    previous one.
+    """
+    if t.title:
+        click.echo()
     if t.row_count == 0:
         click.echo(empty)
         return
@@ -87,11 +108,16 @@ def print_table(t: Table, *, empty: str) -> None:
 
 def print_fields(rows: Iterable[tuple[str, str]], *, title: str | None = None) -> None:
     """Print ``label  value`` lines (a two-column table without a header)."""
-    from rich import box
     from rich.table import Table
 
-    t = Table(title=title, box=box.SIMPLE, show_header=False, title_justify="left")
-    t.title_style = "bold"
+    t = Table(
+        title=title,
+        box=None,
+        show_header=False,
+        pad_edge=False,
+        title_justify="left",
+        title_style="bold",
+    )
     t.add_column(style="bold", no_wrap=True)
     t.add_column(overflow="fold")
     for label, value in rows:
@@ -124,7 +150,9 @@ def format_time(ms: int | None) -> str:
     """Epoch milliseconds as a local ISO date and time (``2024-05-01 14:03:07``)."""
     if not ms:
         return "-"
-    return datetime.fromtimestamp(ms / 1000).astimezone().isoformat(sep=" ", timespec="seconds")[:19]
+    return (
+        datetime.fromtimestamp(ms / 1000).astimezone().isoformat(sep=" ", timespec="seconds")[:19]
+    )
 
 
 def format_duration(start_ms: int | None, end_ms: int | None, *, running: bool = False) -> str:
@@ -147,10 +175,10 @@ def human_duration(seconds: float) -> str:
         return f"{seconds:.1f}s"
     s = int(seconds)
     if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
+        return f"{s // 60}m {s % 60:02d}s" if s % 60 else f"{s // 60}m"
     if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
+        return f"{s // 3600}h {s % 3600 // 60:02d}m" if s % 3600 // 60 else f"{s // 3600}h"
+    return f"{s // 86400}d {s % 86400 // 3600}h" if s % 86400 // 3600 else f"{s // 86400}d"
 
 
 def human_size(size: int | None) -> str:

@@ -9,24 +9,35 @@ from typing import TYPE_CHECKING
 
 import click
 
-from shipyard.cli._context import CliState, collect_pages, pass_state, resolve_experiment
+from shipyard.cli._context import (
+    CliState,
+    collect_pages,
+    local_artifacts,
+    pass_state,
+    resolve_experiment,
+)
 from shipyard.cli._context import parse_tags as _parse_tags
 from shipyard.cli._output import (
     emit_json,
     esc,
     format_time,
+    human_size,
     json_option,
     print_table,
     summarize,
     table,
     truncate,
 )
-from shipyard.entities import ViewType
+from shipyard.entities import LifecycleStage, ViewType
 
 if TYPE_CHECKING:
     from shipyard.entities import Experiment
 
-VIEW_CHOICES = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
+VIEW_CHOICES = {
+    "active": ViewType.ACTIVE_ONLY,
+    "deleted": ViewType.DELETED_ONLY,
+    "all": ViewType.ALL,
+}
 
 view_option = click.option(
     "--view",
@@ -192,18 +203,24 @@ def delete_experiment(
         )
     from shipyard.tracking.gc import delete_experiment_permanently
 
-    result = delete_experiment_permanently(ws.store, ws.artifacts, exp.experiment_id)
+    report = delete_experiment_permanently(
+        ws.store, local_artifacts(ws, "Permanent deletion"), exp.experiment_id
+    )
     if as_json:
         emit_json(
             {
                 "experiment_id": exp.experiment_id,
                 "name": exp.name,
                 "permanent": True,
-                "result": result,
+                "blobs_deleted": report.blobs_deleted,
+                "bytes_freed": report.bytes_freed,
             }
         )
         return
-    click.echo(f"Permanently deleted {label}; the name {exp.name!r} is free again.")
+    click.echo(
+        f"Permanently deleted {label} and freed {human_size(report.bytes_freed)} of artifacts; "
+        f"the name {exp.name!r} is free again."
+    )
 
 
 @experiments.command("restore")
@@ -214,11 +231,17 @@ def restore_experiment(state: CliState, experiment: str, as_json: bool) -> None:
     """Restore a deleted EXPERIMENT (a name or an id) and the runs deleted with it."""
     store = state.store
     exp = resolve_experiment(store, experiment)
-    store.restore_experiment(exp.experiment_id)
+    was_deleted = exp.lifecycle_stage == LifecycleStage.DELETED
+    if was_deleted:
+        store.restore_experiment(exp.experiment_id)
     if as_json:
         emit_json(store.get_experiment(exp.experiment_id))
-        return
-    click.echo(f"Restored experiment {exp.name!r} (id {exp.experiment_id}).")
+    elif was_deleted:
+        click.echo(f"Restored experiment {exp.name!r} (id {exp.experiment_id}) and its runs.")
+    else:
+        click.echo(
+            f"Experiment {exp.name!r} (id {exp.experiment_id}) is not deleted; nothing to do."
+        )
 
 
 def _user_tags(exp: Experiment) -> dict[str, str]:

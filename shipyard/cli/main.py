@@ -23,8 +23,13 @@ from typing import IO, Any
 import click
 
 from shipyard._version import __version__
-from shipyard.cli import artifacts, db, experiments, gc, runs, server
 from shipyard.cli._context import CliState
+from shipyard.cli.artifacts import artifacts
+from shipyard.cli.db import db
+from shipyard.cli.experiments import experiments
+from shipyard.cli.gc import gc
+from shipyard.cli.runs import runs
+from shipyard.cli.server import server
 from shipyard.errors import ShipyardError
 
 EXIT_ERROR = 1
@@ -75,6 +80,7 @@ class ShipyardGroup(click.Group):
 
 
 @click.group(
+    "shipyard",
     cls=ShipyardGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -107,12 +113,12 @@ def cli(ctx: click.Context, home: str | None, tracking_uri: str | None) -> None:
     ctx.call_on_close(state.close)
 
 
-cli.add_command(experiments.experiments)
-cli.add_command(runs.runs)
-cli.add_command(artifacts.artifacts)
-cli.add_command(db.db)
-cli.add_command(gc.gc)
-cli.add_command(server.server)
+cli.add_command(experiments)
+cli.add_command(runs)
+cli.add_command(artifacts)
+cli.add_command(db)
+cli.add_command(gc)
+cli.add_command(server)
 
 
 def main(argv: list[str] | None = None) -> None:

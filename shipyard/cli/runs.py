@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from shipyard.cli._context import CliState, collect_pages, get_run, pass_state, resolve_experiment
+from shipyard.cli._context import (
+    CliState,
+    collect_pages,
+    get_run,
+    local_artifacts,
+    pass_state,
+    resolve_experiment,
+)
 from shipyard.cli._output import (
     emit_json,
     esc,
@@ -30,7 +37,11 @@ if TYPE_CHECKING:
     from shipyard.entities import Run
     from shipyard.store.base import TrackingStore
 
-VIEW_CHOICES = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
+VIEW_CHOICES = {
+    "active": ViewType.ACTIVE_ONLY,
+    "deleted": ViewType.DELETED_ONLY,
+    "all": ViewType.ALL,
+}
 SUMMARY_WIDTH = 36
 """Width of the params and metrics summaries in ``runs list``."""
 
@@ -54,7 +65,7 @@ def runs() -> None:
     "filter_string",
     default="",
     metavar="EXPR",
-    help="Only runs matching an MLflow-style filter, e.g. \"metrics.acc > 0.9 AND "
+    help='Only runs matching an MLflow-style filter, e.g. "metrics.acc > 0.9 AND '
     "params.model = 'rf'\" or \"status = 'FINISHED'\".",
 )
 @click.option(
@@ -200,12 +211,17 @@ def show_run(state: CliState, run_id: str, as_json: bool) -> None:
         d = item.dataset
         context = ", ".join(f"{k}={v}" for k, v in sorted(item.tags.items())) or "-"
         inputs.add_row(
-            esc(truncate(d.name)), d.digest, esc(truncate(d.source or d.source_type or "-")), context
+            esc(truncate(d.name)),
+            d.digest,
+            esc(truncate(d.source or d.source_type or "-")),
+            context,
         )
     print_table(inputs, empty="No dataset inputs.")
     files = table("Artifact", "Size", title="Artifacts")
     for a in artifacts:
-        files.add_row(esc(a.path + ("/" if a.is_dir else "")), "" if a.is_dir else human_size(a.file_size))
+        files.add_row(
+            esc(a.path + ("/" if a.is_dir else "")), "" if a.is_dir else human_size(a.file_size)
+        )
     print_table(files, empty="No artifacts.")
 
 
@@ -214,9 +230,7 @@ def show_run(state: CliState, run_id: str, as_json: bool) -> None:
 @click.option("--only-diff", is_flag=True, help="Show only the params and metrics that differ.")
 @json_option
 @pass_state
-def compare_runs(
-    state: CliState, run_ids: tuple[str, ...], only_diff: bool, as_json: bool
-) -> None:
+def compare_runs(state: CliState, run_ids: tuple[str, ...], only_diff: bool, as_json: bool) -> None:
     """Compare the params and latest metrics of two or more runs side by side.
 
     Values that differ between the runs are highlighted; a missing value counts as different.
@@ -248,9 +262,12 @@ def compare_runs(
             t.add_section()
         for key, values, differs in rows:
             cells = [esc(format_value(v)) if v is not None else "-" for v in values]
+            label = f"{section}.{esc(key)}"
             if differs:
                 cells = [f"[bold yellow]{c}[/]" for c in cells]
-            t.add_row(f"{section}.{esc(key)}", *cells)
+                label = f"[bold yellow]{label} *[/]"
+                t.caption = "* values differ"
+            t.add_row(label, *cells)
     print_table(t, empty="")
     if only_diff and not params and not metrics:
         click.echo("The runs have the same params and metrics.")
@@ -288,11 +305,20 @@ def delete_run(state: CliState, run_id: str, permanent: bool, yes: bool, as_json
         )
     from shipyard.tracking.gc import delete_run_permanently
 
-    result = delete_run_permanently(ws.store, ws.artifacts, rid)
+    report = delete_run_permanently(ws.store, local_artifacts(ws, "Permanent deletion"), rid)
     if as_json:
-        emit_json({"run_id": rid, "permanent": True, "result": result})
+        emit_json(
+            {
+                "run_id": rid,
+                "permanent": True,
+                "blobs_deleted": report.blobs_deleted,
+                "bytes_freed": report.bytes_freed,
+            }
+        )
         return
-    click.echo(f"Permanently deleted run {rid}.")
+    click.echo(
+        f"Permanently deleted run {rid} and freed {human_size(report.bytes_freed)} of artifacts."
+    )
 
 
 @runs.command("restore")
@@ -302,20 +328,23 @@ def delete_run(state: CliState, run_id: str, permanent: bool, yes: bool, as_json
 def restore_run(state: CliState, run_id: str, as_json: bool) -> None:
     """Restore the deleted run RUN_ID."""
     store = state.store
-    rid = get_run(store, run_id).info.run_id
-    store.restore_run(rid)
+    run = get_run(store, run_id)
+    rid = run.info.run_id
+    was_deleted = run.info.lifecycle_stage == LifecycleStage.DELETED
+    if was_deleted:
+        store.restore_run(rid)
     if as_json:
         emit_json(store.get_run(rid).info)
-        return
-    click.echo(f"Restored run {rid}.")
+    elif was_deleted:
+        click.echo(f"Restored run {rid}.")
+    else:
+        click.echo(f"Run {rid} is not deleted; nothing to restore.")
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def _experiment_names(
-    store: TrackingStore, refs: Sequence[str], view: ViewType
-) -> dict[str, str]:
+def _experiment_names(store: TrackingStore, refs: Sequence[str], view: ViewType) -> dict[str, str]:
     """Ids and names of the experiments to search: the given ones, or every one in view."""
     if refs:
         chosen = [resolve_experiment(store, ref) for ref in refs]

@@ -150,10 +150,10 @@ def _invalid(value: object, name: str, expected: str) -> InvalidInput:
     return InvalidInput(f"Invalid value {shown} for parameter '{name}': expected {expected}.")
 
 
-def require_str(body: Mapping[str, Any], name: str) -> str:
-    """A required string field (an empty string counts as missing)."""
+def require_str(body: Mapping[str, Any], name: str, *, allow_empty: bool = False) -> str:
+    """A required string field (an empty string counts as missing unless ``allow_empty``)."""
     value = body.get(name)
-    if value is None or value == "":
+    if value is None or (value == "" and not allow_empty):
         raise _missing(name)
     if not isinstance(value, str):
         raise _invalid(value, name, "a string")

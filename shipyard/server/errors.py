@@ -118,7 +118,9 @@ def from_http_exception(request: Request, exc: HTTPException) -> ShipyardError:
             "GET /api/openapi.json lists Shipyard's endpoints."
         )
     if exc.status_code == 405:
-        allow = [m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()]
+        allow = sorted(
+            m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()
+        )
         return MethodNotAllowed(
             f"{path} does not answer {method}; use one of: {', '.join(allow) or 'none'}.",
             details={"allow": allow},

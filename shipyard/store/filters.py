@@ -170,9 +170,28 @@ class _Schema:
 
     entity: _Entity
     prefixes: Mapping[str, Kind]
-    prefix_help: str
     kinds: Mapping[Kind, _KindSpec]
     order_help: str
+
+    @property
+    def prefix_help(self) -> str:
+        """``valid prefixes are metrics (metric), ...``, for unknown-prefix errors."""
+        groups: dict[Kind, list[str]] = {}
+        for alias, kind in self.prefixes.items():
+            groups.setdefault(kind, []).append(alias)
+        listed = [
+            main + (f" ({', '.join(others)})" if others else "")
+            for main, *others in groups.values()
+        ]
+        return (
+            f"valid prefixes for {self.entity}s are {', '.join(listed[:-1])} and {listed[-1]}; "
+            "a key without a prefix is an attribute"
+        )
+
+
+def _prefixes(*groups: tuple[Kind, str]) -> dict[str, Kind]:
+    """``("metric", "metrics metric")`` -> ``{"metrics": "metric", "metric": "metric"}``."""
+    return {alias: kind for kind, aliases in groups for alias in aliases.split()}
 
 
 def _fields(*fields: _Field, aliases: Mapping[str, str] | None = None) -> dict[str, _Field]:
@@ -184,26 +203,12 @@ _RUN_ATTRIBUTE_NOTE = "IN and NOT IN work only for run_id"
 
 _RUN_SCHEMA = _Schema(
     entity="run",
-    prefixes={
-        "metrics": "metric",
-        "metric": "metric",
-        "params": "param",
-        "param": "param",
-        "parameter": "param",
-        "parameters": "param",
-        "tags": "tag",
-        "tag": "tag",
-        "attributes": "attribute",
-        "attribute": "attribute",
-        "attr": "attribute",
-        "run": "attribute",
-        "datasets": "dataset",
-        "dataset": "dataset",
-    },
-    prefix_help=(
-        "valid prefixes are metrics (or metric), params (param, parameter, parameters), "
-        "tags (tag), attributes (attribute, attr, run) and datasets (dataset); "
-        "a key without a prefix is a run attribute"
+    prefixes=_prefixes(
+        ("metric", "metrics metric"),
+        ("param", "params param parameter parameters"),
+        ("tag", "tags tag"),
+        ("attribute", "attributes attribute attr run"),
+        ("dataset", "datasets dataset"),
     ),
     kinds={
         "metric": _KindSpec("metric", "metrics", _Field("", True, _NUMERIC_OPS), {}, True),
@@ -247,17 +252,7 @@ _RUN_SCHEMA = _Schema(
 
 _EXPERIMENT_SCHEMA = _Schema(
     entity="experiment",
-    prefixes={
-        "attributes": "attribute",
-        "attribute": "attribute",
-        "attr": "attribute",
-        "tags": "tag",
-        "tag": "tag",
-    },
-    prefix_help=(
-        "valid prefixes for experiments are attributes (attribute, attr) and tags (tag); "
-        "a key without a prefix is an experiment attribute"
-    ),
+    prefixes=_prefixes(("attribute", "attributes attribute attr"), ("tag", "tags tag")),
     kinds={
         "tag": _KindSpec("tag", "tags", _Field("", False, _STRING_OPS + _NULL_OPS), {}, False),
         "attribute": _KindSpec(
@@ -273,7 +268,7 @@ _EXPERIMENT_SCHEMA = _Schema(
             True,
         ),
     },
-    order_help=("experiments order by name, experiment_id, creation_time and last_update_time"),
+    order_help="experiments order by name, experiment_id, creation_time and last_update_time",
 )
 
 _SCHEMAS: dict[_Entity, _Schema] = {"run": _RUN_SCHEMA, "experiment": _EXPERIMENT_SCHEMA}
@@ -290,15 +285,7 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _NUMBER_TAIL = re.compile(r"[\w.]*")
 _OPERATOR = re.compile(r"!=|<>|>=|<=|==|=|>|<")
 _QUOTES = "'\"`"
-_SYMBOL_OPS: dict[str, Op] = {
-    "=": "=",
-    "!=": "!=",
-    "<>": "!=",
-    ">": ">",
-    ">=": ">=",
-    "<": "<",
-    "<=": "<=",
-}
+_SYMBOL_OPS: dict[str, Op] = {"=": "=", "!=": "!=", "<>": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}  # fmt: skip
 _WORD_OPS: dict[str, Op] = {"LIKE": "LIKE", "ILIKE": "ILIKE", "IN": "IN"}
 
 
@@ -595,7 +582,7 @@ class _FilterParser(_Parser):
         if field.numeric:
             return Comparison(kind, key, op, self.number(kind, shown, op))
         value_pos = self.pos
-        value = self.string(subject, f"{shown} {op} {{}}")
+        value = self.string(subject, (f"{shown} {op} ", ""))
         if field.choices and op in ("=", "!="):
             value = self.choice(field, value, value_pos)
         return Comparison(kind, key, op, value)
@@ -675,8 +662,9 @@ class _FilterParser(_Parser):
         self.pos = m.end()
         return value
 
-    def string(self, subject: str, example: str) -> str:
-        """Read a quoted string value; ``example`` shows the clause with a ``{}`` for the value."""
+    def string(self, subject: str, example: tuple[str, str]) -> str:
+        """Read a quoted string value; ``example`` is the clause around the value, for hints."""
+        before, after = example
         text, start = self.text, self.pos
         if start < len(text) and text[start] in "'\"":
             return self.quoted("string")
@@ -685,14 +673,13 @@ class _FilterParser(_Parser):
             literal = text[start : _end(_NUMBER_TAIL, text, m.end())]
             self.fail(
                 start,
-                f"{subject}: quote the number, as in " + example.format(f"'{literal}'"),
+                f"{subject}: quote the number, as in {before}'{literal}'{after}",
                 problem=f"unquoted number {literal!r}",
                 token=literal,
             )
         self.fail(
             start,
-            "expected a quoted string (single or double quotes), as in "
-            + example.format("'value'"),
+            f"expected a quoted string (single or double quotes), as in {before}'value'{after}",
         )
 
     def string_list(self, subject: str, shown: str, op: str) -> tuple[str, ...]:
@@ -710,7 +697,7 @@ class _FilterParser(_Parser):
             )
         values: list[str] = []
         while True:
-            values.append(self.string(subject, f"{shown} {op} ({{}}, ...)"))
+            values.append(self.string(subject, (f"{shown} {op} (", ", ...)")))
             self.skip_space()
             if self.at_end() or self.text[self.pos] not in ",)":
                 self.fail(self.pos, f"expected ',' or ')' in the {op} list, as in {example}")
@@ -781,7 +768,7 @@ class _OrderParser(_Parser):
         ascending = True
         if self.take_word("DESC"):
             ascending = False
-        elif not self.take_word("ASC") and not self.at_end():
+        elif not self.take_word("ASC") and not self.at_end() and self.text[self.pos] != ",":
             self.fail(self.pos, f"expected ASC or DESC after {_ident(kind, key, self.schema)}")
         self.skip_space()
         if not self.at_end():

@@ -159,6 +159,9 @@ run_inputs = Table(
         primary_key=True,
     ),
     Column("tags", Text, nullable=False),  # JSON object of input tags (e.g. mlflow.data.context)
+    # Dataset filters in run search, and deleting datasets (the foreign key check), look runs up
+    # by dataset.
+    Index("ix_run_inputs_dataset", "dataset_id"),
 )
 
 # The artifact index: which path of which owner (a run id today) holds which content digest.

@@ -3,8 +3,9 @@
 Deleting an experiment or a run only marks it deleted (it can be restored). :func:`collect_garbage`
 purges what was marked, frees the artifact bytes no other run references, then sweeps the byte
 store for orphans: blobs that no index entry references, left by an interrupted upload or a failed
-delete. A blob younger than the grace period is never swept, so an upload in progress (its blob
-stored, its index entry not yet written) keeps its bytes.
+delete, and the spool files of uploads whose process was killed. Nothing younger than the grace
+period is swept, so an upload in progress (its blob stored, its index entry not yet written)
+keeps its bytes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class GcReport:
     runs_purged: int = 0
     blobs_deleted: int = 0
     bytes_freed: int = 0
+    stale_uploads_removed: int = 0
+    """Spool files of uploads whose process died (counted as 0 in a dry run)."""
     dry_run: bool = False
 
 
@@ -59,11 +62,13 @@ def collect_garbage(
         if not dry_run:
             freed += artifacts.release(store.purge_run(run_id))
     freed += sweep_orphans(store, artifacts, grace_seconds=grace_seconds, dry_run=dry_run)
+    stale = 0 if dry_run else artifacts.remove_stale_uploads(grace_seconds)
     return GcReport(
         experiments_purged=len(experiment_ids),
         runs_purged=len(run_ids),
         blobs_deleted=freed.blobs_deleted,
         bytes_freed=freed.bytes_freed,
+        stale_uploads_removed=stale,
         dry_run=dry_run,
     )
 

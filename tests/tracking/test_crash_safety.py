@@ -86,7 +86,11 @@ def test_sigkill_loses_no_flushed_metric_and_no_partial_artifact(tmp_path: Path)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert run_id and confirmed >= 5000, proc.stderr.read() if proc.stderr else ""
+        errors = proc.stderr.read() if proc.stderr else ""
+        proc.stdout.close()
+        if proc.stderr:
+            proc.stderr.close()
+    assert run_id and confirmed >= 5000, errors
 
     db = home / "shipyard.db"
     with sqlite3.connect(db) as conn:

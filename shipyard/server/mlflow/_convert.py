@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from shipyard.entities import (
     ArtifactInfo,
@@ -106,7 +106,7 @@ def metric(m: Metric, run_id: str | None = None) -> dict[str, Any]:
 
 def metrics(items: Iterable[Metric], run_id: str | None = None) -> list[dict[str, Any]]:
     """Many Metric messages (history pages: tens of thousands of points, kept tight)."""
-    out = []
+    out: list[dict[str, Any]] = []
     append = out.append
     for m in items:
         value = m.value
@@ -219,7 +219,7 @@ def metric_from(item: Args) -> Metric:
     )
 
 
-def _is_int64(v: Any) -> bool:
+def _is_int64(v: Any) -> TypeGuard[int]:
     return type(v) is int and INT64_MIN <= v <= INT64_MAX
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, overload
 
 import orjson
@@ -24,10 +25,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.errors import InvalidInput
+from shipyard.server._http_util import DEFAULT_MAX_JSON_BYTES, parse_json_object, read_body
+from shipyard.server.auth import Action, authorize
 from shipyard.validation import INT64_MAX, INT64_MIN
 from shipyard.workspace import Workspace
 
 JSON_MEDIA_TYPE = "application/json"
+PARSE_INLINE_BYTES = 64 * 1024
+"""Bodies up to this size are parsed on the event loop (microseconds); larger ones in a thread."""
 
 Handler = Callable[[Workspace, "Args"], dict[str, Any]]
 """An MLflow endpoint's logic: read ``args``, call the store, return the JSON-ready answer."""
@@ -43,20 +48,6 @@ def _show(value: Any) -> str:
     except TypeError:  # pragma: no cover - only JSON values reach here
         shown = repr(value)
     return shown if len(shown) <= 80 else shown[:77] + "..."
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 class Args:
@@ -88,24 +79,9 @@ class Args:
 
     @classmethod
     def from_body(cls, body: bytes) -> Args:
-        """Fields of a JSON request body; an empty body is an empty object."""
-        if not body.strip():
-            return cls({})
-        try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(
-                f"The request body is not valid JSON ({exc}). Send one JSON object such as "
-                '{"run_id": "..."}; write non-finite numbers as the strings "NaN", "Infinity" '
-                'or "-Infinity".'
-            ) from None
-        if not isinstance(obj, dict):
-            raise InvalidInput(
-                f"The request body must be a JSON object, got a JSON {_json_kind(obj)} "
-                f"{_show(obj)}. Put the fields in an object, e.g. "
-                '{"experiment_id": "0"}.'
-            )
-        return cls(obj, size=len(body))
+        """Fields of a JSON request body (an empty body is an empty object); a body that is not
+        a JSON object is refused with the server's shared explanation."""
+        return cls(parse_json_object(body), size=len(body))
 
     # ------------------------------------------------------------------ helpers
 
@@ -232,9 +208,7 @@ class Args:
             else:
                 if math.isfinite(number):
                     return number
-        raise self.invalid(
-            name, value, 'a number (or the string "NaN", "Infinity" or "-Infinity")'
-        )
+        raise self.invalid(name, value, 'a number (or the string "NaN", "Infinity" or "-Infinity")')
 
     def require_double(self, name: str) -> float:
         """A required double."""
@@ -346,32 +320,67 @@ def json_response(obj: Any, status_code: int = 200) -> Response:
     return Response(encode(obj), status_code=status_code, media_type=JSON_MEDIA_TYPE)
 
 
-def _run(handler: Handler, workspace: Workspace, args: Args | bytes) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One JSON endpoint of the MLflow surface: where it is, what it does, who may call it."""
+
+    path: str
+    """Path below the MLflow prefixes, e.g. ``/runs/log-metric``."""
+    methods: tuple[str, ...]
+    handler: Handler
+    action: Action
+    """What the authorizer is asked for: ``read`` or ``write``."""
+    resource: str
+    """``run`` or ``experiment`` (the id is read from the request's fields), or a fixed
+    resource string such as ``experiment:*`` for searches."""
+
+    def resource_of(self, args: Args) -> str:
+        """The resource string handed to the authorizer for one request."""
+        if self.resource == "run":
+            rid = args.raw("run_id") or args.raw("run_uuid")
+            return f"run:{rid}" if isinstance(rid, str) and rid else "run:*"
+        if self.resource == "experiment":
+            exp = args.raw("experiment_id")
+            return f"experiment:{exp}" if exp not in (None, "") else "experiment:*"
+        return self.resource
+
+
+def _handle(handler: Handler, workspace: Workspace, args: Args | bytes) -> bytes:
     if isinstance(args, bytes):
         args = Args.from_body(args)
     return encode(handler(workspace, args))
 
 
-def json_endpoint(
-    handler: Handler, workspace: Workspace
-) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap ``handler`` as a Starlette endpoint speaking MLflow's proto-JSON conventions.
+async def read_args(request: Request) -> Args | bytes:
+    """The request's fields: the query string for ``GET``, else the JSON body (falling back to
+    the query string when the body is empty, so ``curl -X POST '...?experiment_id=1'`` works).
 
-    ``GET`` reads the query string; other methods read the JSON body, falling back to the query
-    string when the body is empty (so ``curl -X POST '...?experiment_id=1'`` works too).
-    """
+    Bodies larger than :data:`PARSE_INLINE_BYTES` come back unparsed, to be parsed in a worker
+    thread rather than on the event loop."""
+    if request.method in ("GET", "HEAD"):
+        return Args.from_query(request.query_params)
+    body = await read_body(request, DEFAULT_MAX_JSON_BYTES)
+    if not body.strip() and request.query_params:
+        return Args.from_query(request.query_params)
+    if len(body) > PARSE_INLINE_BYTES:
+        return body
+    return Args.from_body(body)
+
+
+def json_endpoint(spec: Endpoint, workspace: Workspace) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap ``spec.handler`` as a Starlette endpoint speaking MLflow's proto-JSON conventions.
+
+    Per request: read the fields, ask the app's authorizer, then run the handler (blocking store
+    calls) and encode its answer in one worker-thread hop."""
+    handler = spec.handler
+    action = spec.action
 
     async def endpoint(request: Request) -> Response:
-        source: Args | bytes
-        if request.method in ("GET", "HEAD"):
-            source = Args.from_query(request.query_params)
-        else:
-            body = await request.body()
-            if body.strip() or not request.query_params:
-                source = body
-            else:
-                source = Args.from_query(request.query_params)
-        content = await run_in_threadpool(_run, handler, workspace, source)
+        source = await read_args(request)
+        if isinstance(source, bytes):
+            source = await run_in_threadpool(Args.from_body, source)
+        await authorize(request, action, spec.resource_of(source))
+        content = await run_in_threadpool(_handle, handler, workspace, source)
         return Response(content, media_type=JSON_MEDIA_TYPE)
 
     endpoint.__name__ = handler.__name__

@@ -1,0 +1,482 @@
+"""Benchmark client worker: runs one tracking client against one server, driven by bench.py.
+
+Started as ``python bench/clients.py DRIVER URI`` with DRIVER ``mlflow`` (the unmodified MLflow
+client, in the MLflow environment) or ``shipyard`` (Shipyard's SDK, in the Shipyard environment);
+``mlflow-store`` and ``shipyard-store`` write a server's database file directly, and are used only
+to populate the search workload quickly.
+It reads one JSON command per line on stdin and answers one JSON line on stdout, so the client
+library is imported once and only the work itself is timed. Each answer carries ``seconds`` (wall
+clock of the timed part), ``client_cpu`` (CPU seconds this process spent in it), ``ops`` (what was
+counted) and workload-specific figures; a failure answers ``{"error": "..."}``.
+
+This file imports only the standard library at module level: each driver imports its client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Timer:
+    """Wall-clock and process-CPU time of a ``with`` block, accumulated over several blocks."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.cpu = 0.0
+
+    def __enter__(self) -> Timer:
+        self._t0 = time.perf_counter()
+        self._c0 = time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds += time.perf_counter() - self._t0
+        self.cpu += time.process_time() - self._c0
+
+
+# ------------------------------------------------------------------------------------- drivers
+
+
+class MlflowDriver:
+    """The unmodified ``mlflow`` client (MlflowClient), synchronous calls as users make them."""
+
+    def __init__(self, uri: str) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=uri)
+        self._metric, self._param, self._tag = Metric, Param, RunTag
+
+    def create_experiment(self, name: str) -> str:
+        return str(self.client.create_experiment(name))
+
+    def create_run(self, experiment_id: str) -> str:
+        return str(self.client.create_run(experiment_id).info.run_id)
+
+    def end_run(self, run_id: str) -> None:
+        self.client.set_terminated(run_id)
+
+    def log_param(self, run_id: str, key: str, value: str) -> None:
+        self.client.log_param(run_id, key, value)
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self.client.set_tag(run_id, key, value)
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int) -> None:
+        self.client.log_metric(run_id, key, value, timestamp=now_ms(), step=step)
+
+    def flush(self) -> None:
+        """MlflowClient's single calls are synchronous: nothing is buffered."""
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: list[tuple[str, float, int]],
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> None:
+        ts = now_ms()
+        self.client.log_batch(
+            run_id,
+            metrics=[self._metric(k, v, ts, step) for k, v, step in metrics],
+            params=[self._param(k, v) for k, v in params.items()],
+            tags=[self._tag(k, v) for k, v in tags.items()],
+        )
+
+    def log_history(self, run_id: str, key: str, values: list[float]) -> None:
+        """Write a metric history the fastest way the client offers: log_batch, 1,000 a call."""
+        ts = now_ms()
+        for start in range(0, len(values), 1000):
+            chunk = values[start : start + 1000]
+            self.client.log_batch(
+                run_id,
+                metrics=[self._metric(key, v, ts, start + i) for i, v in enumerate(chunk)],
+            )
+
+    def metric_history(self, run_id: str, key: str) -> int:
+        return len(self.client.get_metric_history(run_id, key))
+
+    def search(self, experiment_id: str, filter_string: str, order_by: list[str], n: int) -> int:
+        return len(
+            self.client.search_runs(
+                [experiment_id], filter_string, order_by=order_by, max_results=n
+            )
+        )
+
+    def list_all(self, experiment_id: str, page_size: int) -> int:
+        total, token = 0, None
+        while True:
+            page = self.client.search_runs(
+                [experiment_id], "", max_results=page_size, page_token=token
+            )
+            total += len(page)
+            token = page.token
+            if not token:
+                return total
+
+    def upload(self, run_id: str, path: Path) -> None:
+        self.client.log_artifact(run_id, str(path))
+
+    def download(self, run_id: str, name: str, dest: Path) -> Path:
+        return Path(self.client.download_artifacts(run_id, name, str(dest)))
+
+
+class ShipyardDriver:
+    """Shipyard's own SDK (``shipyard.Client``) against a Shipyard server."""
+
+    def __init__(self, uri: str) -> None:
+        import shipyard
+        from shipyard.entities import Metric
+
+        self.client = shipyard.Client(tracking_uri=uri)
+        self._metric = Metric
+
+    def create_experiment(self, name: str) -> str:
+        return str(self.client.create_experiment(name))
+
+    def create_run(self, experiment_id: str) -> str:
+        return str(self.client.create_run(experiment_id).info.run_id)
+
+    def end_run(self, run_id: str) -> None:
+        self.client.set_terminated(run_id)
+
+    def log_param(self, run_id: str, key: str, value: str) -> None:
+        self.client.log_param(run_id, key, value)
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self.client.set_tag(run_id, key, value)
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int) -> None:
+        self.client.log_metric(run_id, key, value, step=step)
+
+    def flush(self) -> None:
+        """Metrics are buffered: the timed part ends only when they are committed."""
+        self.client.flush()
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: list[tuple[str, float, int]],
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> None:
+        ts = now_ms()
+        self.client.log_batch(
+            run_id,
+            metrics=[self._metric(k, v, ts, step) for k, v, step in metrics],
+            params=params,
+            tags=tags,
+        )
+
+    def log_history(self, run_id: str, key: str, values: list[float]) -> None:
+        """A training loop: one log_metric per step (buffered), then flush()."""
+        for step, value in enumerate(values):
+            self.client.log_metric(run_id, key, value, step=step)
+        self.client.flush()
+
+    def metric_history(self, run_id: str, key: str) -> int:
+        return len(self.client.get_metric_history(run_id, key))
+
+    def search(self, experiment_id: str, filter_string: str, order_by: list[str], n: int) -> int:
+        return len(
+            self.client.search_runs(
+                [experiment_id], filter_string, max_results=n, order_by=order_by
+            )
+        )
+
+    def list_all(self, experiment_id: str, page_size: int) -> int:
+        total, token = 0, None
+        while True:
+            page = self.client.search_runs(
+                [experiment_id], "", max_results=page_size, page_token=token
+            )
+            total += len(page)
+            token = page.next_page_token
+            if not token:
+                return total
+
+    def upload(self, run_id: str, path: Path) -> None:
+        self.client.log_artifact(run_id, path)
+
+    def download(self, run_id: str, name: str, dest: Path) -> Path:
+        return Path(self.client.download_artifacts(run_id, name, dest))
+
+
+class MlflowStoreDriver:
+    """MLflow's own SQL store on the server's database file, bypassing HTTP (used only to
+    populate the search experiment quickly; the server idles meanwhile)."""
+
+    def __init__(self, uri: str) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        db_uri, artifact_root = uri.split("|", 1)
+        self.store = SqlAlchemyStore(db_uri, artifact_root)
+        self._metric, self._param, self._tag = Metric, Param, RunTag
+
+    def create_run(self, experiment_id: str) -> str:
+        run = self.store.create_run(
+            experiment_id, user_id="bench", start_time=now_ms(), tags=[], run_name=None
+        )
+        return str(run.info.run_id)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: list[tuple[str, float, int]],
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> None:
+        ts = now_ms()
+        self.store.log_batch(
+            run_id,
+            metrics=[self._metric(k, v, ts, step) for k, v, step in metrics],
+            params=[self._param(k, v) for k, v in params.items()],
+            tags=[self._tag(k, v) for k, v in tags.items()],
+        )
+
+
+class ShipyardStoreDriver(ShipyardDriver):
+    """Shipyard's SDK on the server's SQLite database directly (embedded mode), to populate."""
+
+
+Driver = MlflowDriver | ShipyardDriver | MlflowStoreDriver
+
+# ------------------------------------------------------------------------------------ workloads
+
+N_PARAMS, N_TAGS, N_METRICS = 10, 5, 20
+
+
+def _run_payload(i: int) -> tuple[dict[str, str], dict[str, str], list[tuple[str, float, int]]]:
+    params = {f"param_{j}": f"value-{i}-{j}" for j in range(N_PARAMS)}
+    tags = {f"tag_{j}": f"tag-{i}-{j}" for j in range(N_TAGS)}
+    metrics = [(f"metric_{j}", random.random(), 0) for j in range(N_METRICS)]
+    return params, tags, metrics
+
+
+def logging_single(d: Driver, experiment: str, runs: int) -> dict[str, Any]:
+    """(a) runs x (10 params, 5 tags, 20 metrics), one call per value."""
+    exp = d.create_experiment(experiment)
+    timer = Timer()
+    for i in range(runs):
+        run_id = d.create_run(exp)
+        params, tags, metrics = _run_payload(i)
+        with timer:
+            for k, v in params.items():
+                d.log_param(run_id, k, v)
+            for k, v in tags.items():
+                d.set_tag(run_id, k, v)
+            for k, value, step in metrics:
+                d.log_metric(run_id, k, value, step)
+            d.flush()
+        d.end_run(run_id)
+    calls = runs * (N_PARAMS + N_TAGS + N_METRICS)
+    return {"seconds": timer.seconds, "client_cpu": timer.cpu, "ops": calls, "calls": calls}
+
+
+def logging_batch(d: Driver, experiment: str, runs: int) -> dict[str, Any]:
+    """(a) runs x (10 params, 5 tags, 20 metrics), one log_batch call per run."""
+    exp = d.create_experiment(experiment)
+    timer = Timer()
+    for i in range(runs):
+        run_id = d.create_run(exp)
+        params, tags, metrics = _run_payload(i)
+        with timer:
+            d.log_batch(run_id, metrics, params, tags)
+        d.end_run(run_id)
+    entities = runs * (N_PARAMS + N_TAGS + N_METRICS)
+    return {
+        "seconds": timer.seconds,
+        "client_cpu": timer.cpu,
+        "ops": runs,
+        "calls": runs,
+        "entities": entities,
+    }
+
+
+def history_write(d: Driver, experiment: str, points: int) -> dict[str, Any]:
+    """(b) one metric with ``points`` steps, written; the run id is kept for history_read."""
+    exp = d.create_experiment(experiment)
+    run_id = d.create_run(exp)
+    values = [random.random() for _ in range(points)]
+    with Timer() as timer:
+        d.log_history(run_id, "loss", values)
+    d.end_run(run_id)
+    return {
+        "seconds": timer.seconds,
+        "client_cpu": timer.cpu,
+        "ops": points,
+        "points": points,
+        "run_id": run_id,
+    }
+
+
+def history_read(d: Driver, run_id: str, reads: int) -> dict[str, Any]:
+    """(b) read the whole history back ``reads`` times; one timing per read."""
+    times, cpus, n = [], [], 0
+    for _ in range(reads):
+        with Timer() as timer:
+            n = d.metric_history(run_id, "loss")
+        times.append(timer.seconds)
+        cpus.append(timer.cpu)
+    return {
+        "seconds": sum(times),
+        "client_cpu": sum(cpus),
+        "ops": reads,
+        "times": times,
+        "points": n,
+    }
+
+
+SEARCH_MODELS = ("gbm", "lr", "rf", "mlp")
+
+
+def create_experiment(d: Driver, experiment: str) -> dict[str, Any]:
+    return {
+        "seconds": 0.0,
+        "client_cpu": 0.0,
+        "ops": 1,
+        "experiment_id": d.create_experiment(experiment),
+    }
+
+
+def populate(d: Driver, experiment_id: str, start: int, count: int) -> dict[str, Any]:
+    """(c) runs ``start .. start+count`` of the search experiment: create_run, then one
+    log_batch of 3 params, 2 tags and 2 metrics (runs are left RUNNING, which search ignores)."""
+    rng = random.Random(start)
+    with Timer() as timer:
+        for i in range(start, start + count):
+            run_id = d.create_run(experiment_id)
+            d.log_batch(
+                run_id,
+                metrics=[("score", rng.random(), 0), ("loss", rng.random(), 0)],
+                params={
+                    "model": SEARCH_MODELS[i % len(SEARCH_MODELS)],
+                    "lr": str(rng.choice((0.01, 0.03, 0.1, 0.3))),
+                    "depth": str(rng.randint(2, 12)),
+                },
+                tags={"team": f"team-{i % 10}", "batch": str(i // 1000)},
+            )
+    return {"seconds": timer.seconds, "client_cpu": timer.cpu, "ops": count, "calls": 2 * count}
+
+
+SEARCH_FILTER = "metrics.score > 0.5 AND params.model = 'gbm'"
+SEARCH_ORDER = ["metrics.score DESC"]
+
+
+def search(d: Driver, experiment_id: str, repeats: int, page: int) -> dict[str, Any]:
+    """(c) a filtered, ordered search returning one page, ``repeats`` times after a warm-up."""
+    found = d.search(experiment_id, SEARCH_FILTER, SEARCH_ORDER, page)
+    times, cpus = [], []
+    for _ in range(repeats):
+        with Timer() as timer:
+            found = d.search(experiment_id, SEARCH_FILTER, SEARCH_ORDER, page)
+        times.append(timer.seconds)
+        cpus.append(timer.cpu)
+    return {
+        "seconds": sum(times),
+        "client_cpu": sum(cpus),
+        "ops": repeats,
+        "times": times,
+        "found": found,
+    }
+
+
+def list_all(d: Driver, experiment_id: str, page: int) -> dict[str, Any]:
+    """(c) every run of the experiment, page by page."""
+    with Timer() as timer:
+        n = d.list_all(experiment_id, page)
+    return {"seconds": timer.seconds, "client_cpu": timer.cpu, "ops": 1, "runs": n}
+
+
+def artifact(d: Driver, experiment: str, size_mb: int, workdir: str) -> dict[str, Any]:
+    """(d) upload a ``size_mb`` MiB file of random bytes, then download it."""
+    base = Path(tempfile.mkdtemp(prefix="bench-artifact-", dir=workdir))
+    try:
+        src = base / f"blob-{size_mb}mb.bin"
+        with open(src, "wb") as f:
+            for _ in range(size_mb):
+                f.write(os.urandom(1024 * 1024))
+        size = src.stat().st_size
+        exp = d.create_experiment(experiment)
+        run_id = d.create_run(exp)
+        with Timer() as up:
+            d.upload(run_id, src)
+        dest = base / "download"
+        dest.mkdir()
+        with Timer() as down:
+            got = d.download(run_id, src.name, dest)
+        got_size = got.stat().st_size if got.is_file() else -1
+        d.end_run(run_id)
+        if got_size != size:
+            raise RuntimeError(f"downloaded {got_size} bytes, expected {size} ({got})")
+        return {
+            "seconds": up.seconds + down.seconds,
+            "client_cpu": up.cpu + down.cpu,
+            "ops": 2,
+            "bytes": size,
+            "upload_seconds": up.seconds,
+            "download_seconds": down.seconds,
+        }
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+COMMANDS: dict[str, Callable[..., dict[str, Any]]] = {
+    "logging_single": logging_single,
+    "logging_batch": logging_batch,
+    "history_write": history_write,
+    "history_read": history_read,
+    "create_experiment": create_experiment,
+    "populate": populate,
+    "search": search,
+    "list_all": list_all,
+    "artifact": artifact,
+}
+
+
+def main() -> int:
+    driver_name, uri = sys.argv[1], sys.argv[2]
+    # Answers go to the original stdout; whatever the client libraries print goes to stderr.
+    proto = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    random.seed(1)
+    drivers: dict[str, type[Any]] = {
+        "mlflow": MlflowDriver,
+        "shipyard": ShipyardDriver,
+        "mlflow-store": MlflowStoreDriver,
+        "shipyard-store": ShipyardStoreDriver,
+    }
+    driver: Driver = drivers[driver_name](uri)
+    print(json.dumps({"ready": True, "pid": os.getpid()}), file=proto, flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        name = cmd.pop("command")
+        try:
+            result = COMMANDS[name](driver, **cmd)
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            result = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+        print(json.dumps(result), file=proto, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

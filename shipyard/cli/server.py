@@ -1,0 +1,89 @@
+"""``shipyard server``: serve the REST API, the MLflow-compatible API and the UI.
+
+The only place where ``cli/`` reaches into ``server/``: the runner is imported inside the
+command, so the rest of the CLI never loads the web stack.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import click
+
+from shipyard.cli._context import CliState, pass_state
+from shipyard.errors import missing_extra
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+@click.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. 0.0.0.0 listens on every interface (see the warning).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5000,
+    show_default=True,
+    help="TCP port to listen on.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes serving requests.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="How much the server logs.",
+)
+@click.option("--access-log", is_flag=True, help="Log one line per request.")
+@pass_state
+def server(
+    state: CliState, host: str, port: int, workers: int, log_level: str, access_log: bool
+) -> None:
+    """Serve this workspace over HTTP for a team to share.
+
+    Point the SDK or the mlflow client at it with SHIPYARD_TRACKING_URI=http://HOST:PORT.
+    Stop it with Ctrl-C.
+    """
+    settings = state.settings
+    if settings.is_remote:
+        raise click.UsageError(
+            f"The tracking URI {settings.tracking_uri} is itself a server; a server needs a "
+            "database. Use --home, or --tracking-uri sqlite:///... or postgresql://..."
+        )
+    if not is_loopback(host):
+        click.secho(
+            f"Warning: listening on {host} makes this server reachable from other machines, "
+            "and authentication is not enabled yet: anyone who can reach port "
+            f"{port} can read and change everything. Use --host 127.0.0.1 unless the network "
+            "is trusted.",
+            err=True,
+            fg="yellow",
+        )
+    try:
+        import shipyard.server.runner as runner
+    except ImportError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing and missing != "shipyard":
+            raise missing_extra(missing, "server") from None
+        raise
+    runner.serve(settings, host, port, workers, log_level.lower(), access_log=access_log)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,31 @@
+"""Shipyard's own REST API (``/api/v1``), one module per resource.
+
+=========================  ==================================================================
+module                     resource
+=========================  ==================================================================
+:mod:`.experiments`        experiments and their tags
+:mod:`.runs`               runs, run tags, dataset inputs, run search
+:mod:`.metrics`            batch logging (metrics, params, tags) and metric history
+:mod:`.artifacts`          artifact files of a run (streamed upload and download)
+:mod:`.admin`              the artifact index and garbage-collection lists (admin only)
+=========================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from shipyard.workspace import Workspace
+
+
+def routes(ws: Workspace) -> list[BaseRoute]:
+    """Every ``/api/v1`` route, bound to ``ws``."""
+    from shipyard.server.api import admin, artifacts, experiments, metrics, runs
+
+    out: list[BaseRoute] = []
+    for module in (experiments, runs, metrics, artifacts, admin):
+        out += module.routes(ws)
+    return out

@@ -1,0 +1,384 @@
+"""The metadata database: engines, transactions, error translation and the schema lifecycle.
+
+One :class:`Database` wraps the SQLAlchemy engine for a URL (``sqlite:///path`` or
+``postgresql://...``) and runs every unit of work as a function inside one transaction
+(:meth:`Database.read` / :meth:`Database.write`). That is where three things happen once for
+every store method:
+
+* **SQLite concurrency.** Connections are in autocommit mode at the driver level and Shipyard
+  emits ``BEGIN`` itself: ``BEGIN IMMEDIATE`` for writes (the write lock is taken up front, so
+  concurrent writers queue on the 60 s busy timeout instead of failing with "database is
+  locked" when a read transaction tries to turn into a write one) and plain ``BEGIN`` for reads.
+  The file runs in WAL mode, so readers never wait for writers.
+* **Retries.** A write that still meets a lock (SQLite), a serialization failure or a deadlock
+  (PostgreSQL) is run again from the start a few times.
+* **Errors.** Database exceptions become :mod:`shipyard.errors` classes with a message that names
+  the database (password hidden) and says what to do; SQLAlchemy exceptions never escape.
+
+Schema lifecycle (:func:`ensure_schema`): an empty database gets the tables of
+:mod:`shipyard.store.schema` and the revision :data:`~shipyard.store.schema.HEAD_REVISION` in one
+transaction; a database at another revision raises :class:`~shipyard.errors.MigrationRequired`.
+Alembic is imported only by :func:`upgrade` and :func:`current_revision`, never on the normal
+open path.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from shipyard import errors
+from shipyard.store import schema
+
+T = TypeVar("T")
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 60
+UPGRADE_COMMAND = "shipyard db upgrade"
+
+_WRITE_OPTION = "shipyard_write"
+_RETRIES = 6
+_FIRST_BACKOFF_S = 0.05
+# Key of the transaction-scoped advisory lock that serializes schema creation and upgrades on
+# PostgreSQL (any constant that fits a bigint; this one spells "SHIPYARD").
+_PG_SCHEMA_LOCK = 0x5348495059415244
+_PG_RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+_SQLITE_LOCKED = ("database is locked", "database table is locked", "database schema is locked")
+
+# Alembic's own bookkeeping table, declared here with Alembic's exact definition so that an
+# empty database can be stamped without importing Alembic. Not part of ``schema.metadata``.
+version_table = sa.Table(
+    "alembic_version",
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+
+
+def engine_url(url: str) -> sa.URL:
+    """Parse a tracking URI into a SQLAlchemy URL, choosing the psycopg 3 driver for PostgreSQL."""
+    try:
+        parsed = sa.make_url(url)
+    except sa_exc.ArgumentError:
+        raise errors.InvalidInput(
+            f"{url!r} is not a database URL; use sqlite:///path/to/shipyard.db or "
+            "postgresql://user@host:5432/dbname."
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite")
+    raise errors.InvalidInput(
+        f"database URL {parsed.render_as_string(hide_password=True)!r} has the unsupported "
+        f"scheme {parsed.drivername!r}; Shipyard stores metadata in SQLite (sqlite:///path) or "
+        "PostgreSQL (postgresql://user@host/dbname)."
+    )
+
+
+def display_url(url: str | sa.URL) -> str:
+    """The URL with its password masked, for messages and logs."""
+    try:
+        parsed = url if isinstance(url, sa.URL) else sa.make_url(url)
+    except sa_exc.ArgumentError:
+        return "<unparseable URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def create_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine for ``url`` with Shipyard's connection settings (see the module docstring).
+
+    Use ``engine.execution_options(shipyard_write=True)`` for write transactions: on SQLite they
+    start with ``BEGIN IMMEDIATE``.
+    """
+    parsed = engine_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise errors.missing_extra("psycopg", "postgres") from None
+    return sa.create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        connect_args={"connect_timeout": 10, "application_name": "shipyard"},
+    )
+
+
+def _sqlite_engine(parsed: sa.URL) -> Engine:
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    connect_args: dict[str, Any] = {
+        "check_same_thread": False,
+        "timeout": SQLITE_BUSY_TIMEOUT_S,
+        "isolation_level": None,  # autocommit in the driver; BEGIN comes from _begin below
+    }
+    if in_memory:
+        # One shared connection, so every user of the engine sees the same database.
+        engine = sa.create_engine(parsed, connect_args=connect_args, poolclass=StaticPool)
+    else:
+        Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args=connect_args)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            if not in_memory:
+                (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+                if str(mode).lower() != "wal":
+                    _retry_locked(lambda: cursor.execute("PRAGMA journal_mode = WAL").fetchone())
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _retry_locked(fn: Callable[[], object]) -> None:
+    """Run a connection-setup statement, waiting out another process holding the file lock."""
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            fn()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01 + random.random() * 0.05)
+
+
+class Database:
+    """The engine for one metadata database, running units of work in transactions."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = display_url(engine_url(url))
+        self.engine = create_engine(url, pool_size=pool_size)
+        self.dialect: str = self.engine.dialect.name
+        self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(connection)`` in a read transaction and return its result."""
+        return self._run(self.engine, fn)
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(connection)`` in a write transaction, committed if it returns.
+
+        ``fn`` may be called again (from the start, in a new transaction) when the database
+        reports a lock, a serialization failure or a deadlock, so it must not have side effects
+        outside the database. A :class:`~shipyard.errors.ShipyardError` it raises rolls the
+        transaction back and reaches the caller unchanged.
+        """
+        return self._run(self._write_engine, fn)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def _run(self, engine: Engine, fn: Callable[[Connection], T]) -> T:
+        delay = _FIRST_BACKOFF_S
+        for attempt in range(_RETRIES):
+            try:
+                with engine.begin() as conn:
+                    return fn(conn)
+            except sa_exc.DBAPIError as exc:
+                if attempt + 1 < _RETRIES and _is_transient(exc):
+                    time.sleep(delay * (1 + random.random()))
+                    delay *= 2
+                    continue
+                raise translate_error(exc, self.url) from exc
+            except sa_exc.SQLAlchemyError as exc:
+                raise translate_error(exc, self.url) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_transient(exc: sa_exc.DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _PG_RETRY_SQLSTATES:
+        return True
+    return isinstance(exc, sa_exc.OperationalError) and any(
+        text in str(exc.orig) for text in _SQLITE_LOCKED
+    )
+
+
+def translate_error(exc: sa_exc.SQLAlchemyError, url: str) -> errors.ShipyardError:
+    """The Shipyard error for a database exception (what happened and what to do)."""
+    orig = getattr(exc, "orig", None)
+    reason = (str(orig) if orig is not None else str(exc)).strip().splitlines()
+    detail = reason[0] if reason else type(exc).__name__
+    sqlstate = getattr(orig, "sqlstate", None)
+    if "no such table" in detail or sqlstate == "42P01":
+        return errors.MigrationRequired(
+            f"The metadata database at {url} is missing Shipyard tables ({detail}). Run "
+            f"`{UPGRADE_COMMAND}` to create or migrate them."
+        )
+    if isinstance(exc, sa_exc.IntegrityError):
+        return errors.Conflict(
+            f"The metadata database refused the change because it contradicts stored data "
+            f"({detail}). Reload the resource and try again."
+        )
+    if isinstance(exc, sa_exc.DataError):
+        return errors.InvalidInput(
+            f"The metadata database refused a value ({detail}). Check the lengths and types of "
+            "the values sent."
+        )
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        if any(text in detail for text in _SQLITE_LOCKED):
+            return errors.StoreUnavailable(
+                f"The metadata database at {url} stayed locked by other writers for more than "
+                f"{SQLITE_BUSY_TIMEOUT_S} s. Retry later; if many processes write at once, move "
+                "the metadata to PostgreSQL."
+            )
+        return errors.StoreUnavailable(
+            f"Can't use the metadata database at {url}: {detail}. Check that the database "
+            "exists and is reachable and that the URL and credentials are right."
+        )
+    return errors.ShipyardError(f"The metadata database at {url} failed: {detail}.")
+
+
+# ---------------------------------------------------------------------------- schema lifecycle
+
+
+def ensure_schema(db: Database, initialize: Callable[[Connection], None]) -> bool:
+    """Create the tables in an empty database, or check that an existing one is current.
+
+    ``initialize(connection)`` runs in the same transaction as the table creation (it writes the
+    default rows). Returns whether the tables were created now. Raises
+    :class:`~shipyard.errors.MigrationRequired` when the database is at another revision.
+    Concurrent first openers are safe: on SQLite the write lock, on PostgreSQL an advisory lock
+    lets one of them create the tables while the others wait and then find them.
+    """
+    revisions = db.read(_read_revisions)
+    if revisions is not None:
+        check_revisions(revisions, db.url)
+        return False
+
+    def create(conn: Connection) -> bool:
+        if db.dialect == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
+        found = _read_revisions(conn)
+        if found is not None:  # another process created the tables first
+            check_revisions(found, db.url)
+            return False
+        present = set(sa.inspect(conn).get_table_names()) & set(schema.metadata.tables)
+        if present:
+            raise errors.MigrationRequired(
+                f"The metadata database at {db.url} has Shipyard tables "
+                f"({', '.join(sorted(present))}) but no schema revision, so Shipyard can't tell "
+                f"which version wrote them. Restore it from a backup, or use an empty database."
+            )
+        schema.metadata.create_all(conn)
+        version_table.create(conn)
+        conn.execute(version_table.insert().values(version_num=schema.HEAD_REVISION))
+        initialize(conn)
+        return True
+
+    return db.write(create)
+
+
+def _read_revisions(conn: Connection) -> list[str] | None:
+    if not sa.inspect(conn).has_table(version_table.name):
+        return None
+    return sorted(conn.scalars(sa.select(version_table.c.version_num)))
+
+
+def known_revisions() -> set[str]:
+    """The revisions this version of Shipyard ships migrations for (file name = revision id)."""
+    return {p.stem for p in (MIGRATIONS_DIR / "versions").glob("*.py") if p.stem != "__init__"}
+
+
+def check_revisions(revisions: list[str], url: str) -> None:
+    """Raise :class:`~shipyard.errors.MigrationRequired` unless the database is at the head."""
+    if revisions == [schema.HEAD_REVISION]:
+        return
+    found = ", ".join(revisions) or "none"
+    head = schema.HEAD_REVISION
+    if revisions and set(revisions) <= known_revisions():
+        raise errors.MigrationRequired(
+            f"The metadata database at {url} is at schema revision {found}, but this version of "
+            f"Shipyard needs revision {head}. Back the database up, then run "
+            f"`{UPGRADE_COMMAND}` to migrate it.",
+            details={"database_revision": found, "code_revision": head},
+        )
+    raise errors.MigrationRequired(
+        f"The metadata database at {url} is at schema revision {found}, which this version of "
+        f"Shipyard (revision {head}) does not know: a newer Shipyard or another program wrote "
+        f"it. Upgrade Shipyard (pip install -U shipyard) to use it; `{UPGRADE_COMMAND}` can "
+        "only move a database forward from a revision this version knows.",
+        details={"database_revision": found, "code_revision": head},
+    )
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` to ``revision`` (default: the newest) with Alembic.
+
+    An empty database gets every table. Safe to run while other processes use the database:
+    the migration runs in one write transaction (and under an advisory lock on PostgreSQL).
+    """
+    from alembic import command
+    from alembic.util import CommandError
+
+    db = Database(url, pool_size=1)
+
+    def run(conn: Connection) -> None:
+        if db.dialect == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
+        try:
+            command.upgrade(alembic_config(conn), revision)
+        except CommandError as exc:
+            raise errors.MigrationRequired(
+                f"Can't migrate the metadata database at {db.url}: {exc}. If a newer Shipyard "
+                "wrote it, upgrade Shipyard instead."
+            ) from None
+
+    try:
+        db.write(run)
+    finally:
+        db.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """The schema revision of the database at ``url`` (``None`` when it has no Shipyard tables)."""
+    db = Database(url, pool_size=1)
+    try:
+        revisions = db.read(_read_revisions)
+    finally:
+        db.dispose()
+    return ", ".join(revisions) if revisions else None
+
+
+def alembic_config(connection: Connection | None = None) -> Any:
+    """An Alembic ``Config`` for Shipyard's migrations, built in code (no ``alembic.ini``).
+
+    ``connection``, when given, is the one the migrations run on (``env.py`` picks it up).
+    """
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
