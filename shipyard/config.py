@@ -70,7 +70,11 @@ class Settings:
         """Build settings from ``env`` (default: the process environment) and explicit overrides."""
         env = os.environ if env is None else env
         home_path = Path(home or env.get("SHIPYARD_HOME") or ".shipyard").expanduser().absolute()
-        uri = tracking_uri or env.get("SHIPYARD_TRACKING_URI") or f"sqlite:///{home_path / DB_FILENAME}"
+        uri = (
+            tracking_uri
+            or env.get("SHIPYARD_TRACKING_URI")
+            or f"sqlite:///{home_path / DB_FILENAME}"
+        )
         art = artifact_uri or env.get("SHIPYARD_ARTIFACT_URI") or str(home_path / "artifacts")
         settings = cls(
             home=home_path,

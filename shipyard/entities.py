@@ -86,7 +86,7 @@ class RunInfo:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RunInfo:
-        return cls(**{k: d.get(k) for k in _FIELDS[cls]})
+        return cls(**{k: d.get(k) for k in _FIELDS[cls]})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,8 @@ experiments = Table(
     Column("creation_time", BigInteger, nullable=False),
     Column("last_update_time", BigInteger, nullable=False),
     Column("deleted_time", BigInteger, nullable=True),
+    # Ids of permanently deleted experiments are never handed out again (SQLite would reuse them).
+    sqlite_autoincrement=True,
 )
 
 experiment_tags = Table(
@@ -146,6 +148,7 @@ datasets = Table(
     Column("schema", Text, nullable=True),
     Column("profile", Text, nullable=True),
     Index("ix_datasets_identity", "experiment_id", "name", "digest", unique=True),
+    sqlite_autoincrement=True,
 )
 
 run_inputs = Table(

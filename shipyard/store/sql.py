@@ -304,7 +304,15 @@ class SqlTrackingStore(TrackingStore):
             row = self._experiment_row(conn, eid)
             if row.lifecycle_stage == DELETED:
                 return
-            now = now_ms()
+            # Restore brings back exactly the runs deleted with the experiment (deleted_time at or
+            # after the experiment's), so the experiment's stamp must come strictly after every
+            # run deleted earlier, even within the same millisecond.
+            latest_run_delete = conn.scalar(
+                sa.select(sa.func.max(_r.deleted_time)).where(
+                    _r.experiment_id == eid, _r.lifecycle_stage == DELETED
+                )
+            )
+            now = max(now_ms(), (latest_run_delete or 0) + 1)
             conn.execute(
                 sa.update(experiments)
                 .where(_e.experiment_id == eid)

@@ -136,9 +136,7 @@ class MetricBuffer:
             raise err
 
     def _start_thread(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name="shipyard-metric-flush", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="shipyard-metric-flush", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:

@@ -352,6 +352,20 @@ class Client:
         output_format: Literal["pandas"],
     ) -> pd.DataFrame: ...
 
+    @overload
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | str | None = ...,
+        filter_string: str = ...,
+        view_type: ViewType | str = ...,
+        max_results: int = ...,
+        order_by: Sequence[str] | None = ...,
+        page_token: str | None = ...,
+        *,
+        experiment_names: Sequence[str] | None = ...,
+        output_format: Literal["list", "pandas"] = ...,
+    ) -> Page[Run] | pd.DataFrame: ...
+
     def search_runs(
         self,
         experiment_ids: Sequence[str] | str | None = None,
@@ -415,7 +429,9 @@ class Client:
         """Store every file below a local folder under ``artifact_path`` of the run."""
         src = Path(local_dir)
         if not src.is_dir():
-            raise InvalidInput(f"{str(local_dir)!r} is not a folder; use log_artifact() for a file.")
+            raise InvalidInput(
+                f"{str(local_dir)!r} is not a folder; use log_artifact() for a file."
+            )
         return self.workspace.artifacts.upload_dir(run_id, (artifact_path or "").strip("/"), src)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> ArtifactInfo:
@@ -424,7 +440,9 @@ class Client:
 
         return self.workspace.artifacts.upload(run_id, artifact_file, io.BytesIO(text.encode()))
 
-    def log_dict(self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str) -> ArtifactInfo:
+    def log_dict(
+        self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str
+    ) -> ArtifactInfo:
         """Store a mapping as a JSON artifact."""
         return self.log_text(run_id, json.dumps(dictionary, indent=2, default=str), artifact_file)
 

@@ -420,4 +420,3 @@ def _reset_for_tests() -> None:
             client.close()
         except Exception:
             pass
-

@@ -37,7 +37,9 @@ def test_get_by_name_missing_is_404(api: httpx.Client) -> None:
         ({"name": "x", "tags": {"a": 1}}, "parameter 'tags'"),
     ],
 )
-def test_create_refuses_bad_bodies(api: httpx.Client, body: dict[str, object], message: str) -> None:
+def test_create_refuses_bad_bodies(
+    api: httpx.Client, body: dict[str, object], message: str
+) -> None:
     resp = api.post("/api/v1/experiments", json=body)
     assert resp.status_code == 400
     assert resp.json()["error_code"] == "INVALID_PARAMETER_VALUE"
@@ -113,7 +115,9 @@ def test_rename_delete_restore(api: httpx.Client) -> None:
 
 def test_permanent_delete_frees_the_name_and_bytes(api: httpx.Client) -> None:
     exp_id = _create(api, "gone")
-    run_id = api.post("/api/v1/runs", json={"experiment_id": exp_id}).json()["run"]["info"]["run_id"]
+    run_id = api.post("/api/v1/runs", json={"experiment_id": exp_id}).json()["run"]["info"][
+        "run_id"
+    ]
     assert api.put(f"/api/v1/runs/{run_id}/artifacts/a.bin", content=b"x" * 1000).status_code == 201
     resp = api.delete(f"/api/v1/experiments/{exp_id}", params={"permanent": "true"})
     assert resp.status_code == 200

@@ -175,7 +175,9 @@ def test_search_runs(api: httpx.Client) -> None:
 
 def test_metric_history_is_columnar_and_paged(api: httpx.Client) -> None:
     run_id = _run(api)["info"]["run_id"]
-    metrics = [{"key": "a/loss", "value": float(i), "timestamp": 100 + i, "step": i} for i in range(5)]
+    metrics = [
+        {"key": "a/loss", "value": float(i), "timestamp": 100 + i, "step": i} for i in range(5)
+    ]
     metrics[2]["value"] = "NaN"
     metrics[3]["dataset_name"] = "train"
     api.post(f"/api/v1/runs/{run_id}/batch", json={"metrics": metrics})
@@ -195,8 +197,14 @@ def test_metric_history_is_columnar_and_paged(api: httpx.Client) -> None:
     assert empty["steps"] == []
 
 
-@pytest.mark.parametrize("method", ["put", "patch"])
-def test_wrong_method_on_a_run(api: httpx.Client, method: str) -> None:
-    resp = api.request(method.upper(), "/api/v1/runs/search")
-    assert resp.status_code in (400, 405)
+def test_wrong_method_gets_a_json_405(api: httpx.Client) -> None:
+    resp = api.put("/api/v1/runs/search")
+    assert resp.status_code == 405
     assert "error_code" in resp.json()
+
+
+def test_patch_on_a_reserved_word_is_an_unknown_run(api: httpx.Client) -> None:
+    # PATCH /runs/{run_id} matches with run_id="search": the answer names the missing run.
+    resp = api.patch("/api/v1/runs/search", json={"status": "FINISHED"})
+    assert resp.status_code == 404
+    assert resp.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"

@@ -95,7 +95,8 @@ def test_openapi_is_valid_openapi_31(api: httpx.Client) -> None:
         for op in ops.values():
             in_path = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert in_path == declared, path
-            assert op["summary"] and op["responses"]
+            assert op["summary"]
+            assert op["responses"]
 
 
 def test_settings_travel_through_one_env_var(tmp_path: Path) -> None:

@@ -94,7 +94,9 @@ def test_too_large_by_content_length_and_by_stream() -> None:
 def test_required_string_messages() -> None:
     with pytest.raises(InvalidInput, match=r"Missing value for required parameter 'name'"):
         require_str({}, "name")
-    with pytest.raises(InvalidInput, match=r"Invalid value 5 for parameter 'name': expected a string"):
+    with pytest.raises(
+        InvalidInput, match=r"Invalid value 5 for parameter 'name': expected a string"
+    ):
         require_str({"name": 5}, "name")
     assert require_str({"v": ""}, "v", allow_empty=True) == ""
 

@@ -323,7 +323,9 @@ class TrackingStoreContract:
         with pytest.raises(errors.InvalidInput):
             store.update_run(run.run_id, end_time=-1)
 
-    def test_delete_restore_and_writes_to_deleted_runs(self, store: TrackingStore, run: Run) -> None:
+    def test_delete_restore_and_writes_to_deleted_runs(
+        self, store: TrackingStore, run: Run
+    ) -> None:
         store.delete_run(run.run_id)
         assert store.get_run(run.run_id).info.lifecycle_stage == "deleted"
         assert run.run_id in store.deleted_run_ids()
@@ -628,7 +630,10 @@ class TrackingStoreContract:
             ("attributes.start_time > 3000", ["R-Epsilon", "r-delta"]),
             ("attributes.start_time <= 1000", ["r-alpha"]),
             ("attributes.end_time > 0", ["r-alpha"]),
-            ("attributes.user_id = 'ann'", ["R-Epsilon", "r-delta", "r-gamma", "r-beta", "r-alpha"]),
+            (
+                "attributes.user_id = 'ann'",
+                ["R-Epsilon", "r-delta", "r-gamma", "r-beta", "r-alpha"],
+            ),
             ("datasets.name = 'train'", ["r-beta"]),
             ("datasets.name IN ('train', 'holdout')", ["r-gamma", "r-beta"]),
             ("datasets.context = 'eval'", ["r-gamma"]),
@@ -658,7 +663,13 @@ class TrackingStoreContract:
         assert ids(found) == [wanted[0]]
 
     def test_invalid_filters(self, store: TrackingStore, exp: str) -> None:
-        for bad in ("metrics.acc > 'high'", "params.x > 1", "foo.bar = 1", "metrics.acc >", "a OR b"):
+        for bad in (
+            "metrics.acc > 'high'",
+            "params.x > 1",
+            "foo.bar = 1",
+            "metrics.acc >",
+            "a OR b",
+        ):
             with pytest.raises(errors.InvalidFilter):
                 store.search_runs([exp], bad)
         with pytest.raises(errors.InvalidFilter):
@@ -784,7 +795,12 @@ class TrackingStoreContract:
             ("dir-a/y", "d7", 1), ("dir.txt", "d8", 1),
         ]:  # fmt: skip
             info = store.record_artifact(rid, path, digest, size)
-            assert (info.path, info.is_dir, info.file_size, info.digest) == (path, False, size, digest)
+            assert (info.path, info.is_dir, info.file_size, info.digest) == (
+                path,
+                False,
+                size,
+                digest,
+            )
         root = store.list_artifacts(rid)
         assert [(a.path, a.is_dir) for a in root] == [
             ("MLmodel", False), ("dir.txt", False), ("dir0", False),

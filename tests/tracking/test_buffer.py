@@ -51,7 +51,8 @@ def test_flush_of_one_run_leaves_the_others() -> None:
     buf.log("a", m(1))
     buf.log("b", m(2))
     buf.flush("a")
-    assert rec.points("a") == [m(1)] and rec.points("b") == []
+    assert rec.points("a") == [m(1)]
+    assert rec.points("b") == []
     assert buf.pending() == 1
 
 

@@ -13,7 +13,8 @@ from shipyard.tracking.client import Client
 def test_experiment_lifecycle(client: Client) -> None:
     exp_id = client.create_experiment("churn", tags={"team": "risk"})
     exp = client.get_experiment(exp_id)
-    assert exp.name == "churn" and exp.tags == {"team": "risk"}
+    assert exp.name == "churn"
+    assert exp.tags == {"team": "risk"}
     assert client.get_experiment_by_name("churn") == exp
     with pytest.raises(AlreadyExists):
         client.create_experiment("churn")
@@ -36,14 +37,17 @@ def test_permanent_delete_frees_the_name_and_the_bytes(client: Client, tmp_path:
     client.delete_experiment(exp_id, permanent=True)
     with pytest.raises(NotFound):
         client.get_run(run.run_id)
-    assert not [p for p in client.workspace.settings.home.joinpath("artifacts").rglob("*") if p.is_file()]
+    assert not [
+        p for p in client.workspace.settings.home.joinpath("artifacts").rglob("*") if p.is_file()
+    ]
     assert client.create_experiment("tmp") != exp_id
 
 
 def test_logging_and_reading_back(client: Client) -> None:
     run = client.create_run("0", run_name="baseline", tags={"stage": "dev"})
     rid = run.run_id
-    assert run.info.status == RunStatus.RUNNING and run.info.run_name == "baseline"
+    assert run.info.status == RunStatus.RUNNING
+    assert run.info.run_name == "baseline"
     client.log_param(rid, "lr", 0.1)
     client.log_params(rid, {"depth": 6, "model": "gbm"})
     client.log_param(rid, "lr", "0.1")  # same value again is fine
@@ -59,13 +63,15 @@ def test_logging_and_reading_back(client: Client) -> None:
     assert got.data.metrics["loss"].step == 9
     assert math.isnan(got.data.metrics["nan"].value)
     assert got.data.metrics["inf"].value == math.inf
-    assert got.data.tags["owner"] == "ana" and got.data.tags["stage"] == "dev"
+    assert got.data.tags["owner"] == "ana"
+    assert got.data.tags["stage"] == "dev"
     history = client.get_metric_history(rid, "loss")
     assert [m.step for m in history] == list(range(10))
     client.delete_tag(rid, "owner")
     assert "owner" not in client.get_run(rid).data.tags
     info = client.set_terminated(rid)
-    assert info.status == RunStatus.FINISHED and info.end_time is not None
+    assert info.status == RunStatus.FINISHED
+    assert info.end_time is not None
 
 
 def test_log_batch_splits_over_the_limits(client: Client) -> None:
@@ -74,7 +80,8 @@ def test_log_batch_splits_over_the_limits(client: Client) -> None:
     params = {f"p{i}": i for i in range(250)}
     client.log_batch(rid, metrics=metrics, params=params)
     data = client.get_run(rid).data
-    assert len(data.metrics) == 2500 and len(data.params) == 250
+    assert len(data.metrics) == 2500
+    assert len(data.params) == 250
 
 
 def test_bad_input_is_rejected_before_buffering(client: Client) -> None:
@@ -109,7 +116,8 @@ def test_artifacts_round_trip(client: Client, tmp_path: Path) -> None:
     client.log_text(rid, "hello", "notes.txt")
     top = {a.path: a for a in client.list_artifacts(rid)}
     assert set(top) == {"a.txt", "data", "notes.txt", "report"}
-    assert top["data"].is_dir and top["a.txt"].file_size == 5
+    assert top["data"].is_dir
+    assert top["a.txt"].file_size == 5
     out = client.download_artifacts(rid, "data", tmp_path / "out")
     assert (out / "a.txt").read_text() == "alpha"
     assert (out / "sub" / "b.txt").read_text() == "beta"
@@ -132,7 +140,8 @@ def test_search_runs_and_dataframe(client: Client) -> None:
         max_results=3,
     )
     aucs = [r.data.metrics["auc"].value for r in page]
-    assert aucs == sorted(aucs, reverse=True) and len(aucs) == 3
+    assert aucs == sorted(aucs, reverse=True)
+    assert len(aucs) == 3
     assert page.next_page_token
     rest = client.search_runs(
         [exp],
@@ -143,7 +152,9 @@ def test_search_runs_and_dataframe(client: Client) -> None:
     assert {r.run_id for r in rest}.isdisjoint({r.run_id for r in page})
     assert len(rest) == 1
     frame = client.search_runs([exp], output_format="pandas")
-    assert len(frame) == 12 and "metrics.auc" in frame.columns and "params.model" in frame.columns
+    assert len(frame) == 12
+    assert "metrics.auc" in frame.columns
+    assert "params.model" in frame.columns
     with pytest.raises(NotFound):
         client.search_runs(experiment_names=["nope"])
 
@@ -158,6 +169,7 @@ def test_log_input_from_pandas(client: Client) -> None:
     assert ds.digest == same.digest
     inputs = client.get_run(rid).inputs
     assert len(inputs) == 1
-    assert inputs[0].dataset.name == "toy" and inputs[0].tags["mlflow.data.context"] == "training"
+    assert inputs[0].dataset.name == "toy"
+    assert inputs[0].tags["mlflow.data.context"] == "training"
     client.log_input(rid, Dataset("other", "abc123"))
     assert len(client.get_run(rid).inputs) == 2

@@ -90,7 +90,8 @@ def test_sigkill_loses_no_flushed_metric_and_no_partial_artifact(tmp_path: Path)
         proc.stdout.close()
         if proc.stderr:
             proc.stderr.close()
-    assert run_id and confirmed >= 5000, errors
+    assert run_id, errors
+    assert confirmed >= 5000, errors
 
     db = home / "shipyard.db"
     with sqlite3.connect(db) as conn:

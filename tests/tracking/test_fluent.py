@@ -21,7 +21,8 @@ def test_start_run_records_context_and_ends_finished() -> None:
     assert got.info.status == "FINISHED"
     assert got.data.metrics["loss"].step == 4
     tags = got.data.tags
-    assert tags["mlflow.user"] and tags["shipyard.python.version"]
+    assert tags["mlflow.user"]
+    assert tags["shipyard.python.version"]
     assert tags["mlflow.runName"] == "first"
     names = {a.path for a in shipyard.get_client().list_artifacts(run.run_id, "environment")}
     assert names == {"environment/requirements.txt"}
@@ -53,7 +54,8 @@ def test_logging_without_a_run_starts_one_and_resume_works() -> None:
     with shipyard.start_run(run_id=run.run_id):
         shipyard.log_metric("later", 2.0)
     got = shipyard.get_run(run.run_id)
-    assert got.data.params == {"auto": "1"} and got.data.metrics["later"].value == 2.0
+    assert got.data.params == {"auto": "1"}
+    assert got.data.metrics["later"].value == 2.0
 
 
 def test_search_runs_defaults_to_active_experiment() -> None:

@@ -131,16 +131,20 @@ def test_run_logging_roundtrip(client: MlflowClient) -> None:
     got = client.get_run(run.info.run_id)
     assert got.info.run_name == "first"
     assert got.info.status == "FINISHED"
-    assert got.info.end_time is not None and got.info.end_time >= got.info.start_time
+    assert got.info.end_time is not None
+    assert got.info.end_time >= got.info.start_time
     assert got.info.artifact_uri == (
         f"mlflow-artifacts:/{got.info.experiment_id}/{got.info.run_id}/artifacts"
     )
     assert got.data.params == {"lr": "0.01", "depth": "5", "optimizer": "adam"}
     assert got.data.metrics == {"loss": pytest.approx(0.2), "acc": 0.9, "f1": 0.8}
     tags = got.data.tags
-    assert tags["owner"] == "me" and tags["a"] == "1" and tags["b"] == "2"
+    assert tags["owner"] == "me"
+    assert tags["a"] == "1"
+    assert tags["b"] == "2"
     assert tags["mlflow.runName"] == "first"
-    assert "mlflow.user" in tags and "mlflow.source.name" in tags
+    assert "mlflow.user" in tags
+    assert "mlflow.source.name" in tags
 
 
 def test_end_run_with_failed_status_and_rename(client: MlflowClient) -> None:
@@ -156,9 +160,11 @@ def test_end_run_with_failed_status_and_rename(client: MlflowClient) -> None:
 
 def test_nested_runs(client: MlflowClient) -> None:
     exp = mlflow.set_experiment(unique("nested"))
-    with mlflow.start_run(run_name="parent") as parent:
-        with mlflow.start_run(run_name="child", nested=True) as child:
-            mlflow.log_metric("x", 1)
+    with (
+        mlflow.start_run(run_name="parent") as parent,
+        mlflow.start_run(run_name="child", nested=True) as child,
+    ):
+        mlflow.log_metric("x", 1)
     got = client.get_run(child.info.run_id)
     assert got.data.tags["mlflow.parentRunId"] == parent.info.run_id
     children = client.search_runs(
@@ -197,7 +203,8 @@ def test_metric_history_keeps_order_and_non_finite_values(client: MlflowClient) 
     history = client.get_metric_history(run.info.run_id, "v")
     assert [m.step for m in history] == list(range(100))
     assert math.isnan(history[10].value)
-    assert history[20].value == math.inf and history[30].value == -math.inf
+    assert history[20].value == math.inf
+    assert history[30].value == -math.inf
     assert [m.value for m in history if m.step not in (10, 20, 30)] == [
         v for i, v in enumerate(values) if i not in (10, 20, 30)
     ]
@@ -209,7 +216,9 @@ def test_log_input_dataset(client: MlflowClient) -> None:
 
     mlflow.set_experiment(unique("inputs"))
     df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
-    dataset = mlflow.data.from_pandas(df, source="https://example.com/data/train.csv", name="train", targets="y")
+    dataset = mlflow.data.from_pandas(
+        df, source="https://example.com/data/train.csv", name="train", targets="y"
+    )
     with mlflow.start_run() as run:
         mlflow.log_input(dataset, context="training")
     inputs = client.get_run(run.info.run_id).inputs.dataset_inputs
@@ -331,7 +340,9 @@ def test_artifacts_upload_list_download(client: MlflowClient, tmp_path: Path) ->
     assert client.list_artifacts(rid, "no/such/dir") == []
 
     out = tmp_path / "out"
-    whole = Path(mlflow.artifacts.download_artifacts(run_id=rid, artifact_path="data", dst_path=str(out)))
+    whole = Path(
+        mlflow.artifacts.download_artifacts(run_id=rid, artifact_path="data", dst_path=str(out))
+    )
     assert (whole / "a.txt").read_text() == "alpha"
     assert (whole / "sub" / "b.bin").read_bytes() == bytes(range(256)) * 100
     one = Path(client.download_artifacts(rid, "cfg/d.json", str(tmp_path / "one")))
@@ -344,7 +355,7 @@ def test_missing_artifact_download_fails_cleanly(client: MlflowClient, tmp_path:
     mlflow.set_experiment(unique("missing-artifact"))
     with mlflow.start_run() as run:
         mlflow.log_text("x", "present.txt")
-    with pytest.raises(Exception) as info:  # noqa: PT011 - the client wraps the 404 variously
+    with pytest.raises(Exception) as info:
         client.download_artifacts(run.info.run_id, "absent.txt", str(tmp_path))
     assert "500" not in str(info.value)
 

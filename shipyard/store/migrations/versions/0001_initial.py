@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("deleted_time", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("experiment_id", name="pk_experiments"),
         sa.UniqueConstraint("name", name="uq_experiments_name"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "experiment_tags",
@@ -141,6 +142,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("dataset_id", name="pk_datasets"),
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "ix_datasets_identity", "datasets", ["experiment_id", "name", "digest"], unique=True
