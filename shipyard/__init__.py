@@ -45,7 +45,22 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
         MissingDependency,
         NotFound,
         ShipyardError,
+        ShipyardWarning,
         StoreUnavailable,
+    )
+    from shipyard.models import (
+        ColSpec,
+        Flavor,
+        LoadedModel,
+        ModelInfo,
+        Schema,
+        Signature,
+        TensorSpec,
+        infer_signature,
+        load_model,
+        log_model,
+        register_flavor,
+        save_model,
     )
     from shipyard.tracking.client import Client
     from shipyard.tracking.fluent import (
@@ -111,6 +126,20 @@ _EXPORTS: dict[str, str] = {
     "NotFound": "shipyard.errors",
     "ShipyardError": "shipyard.errors",
     "StoreUnavailable": "shipyard.errors",
+    "ShipyardWarning": "shipyard.errors",
+    # models
+    "ColSpec": "shipyard.models",
+    "Flavor": "shipyard.models",
+    "LoadedModel": "shipyard.models",
+    "ModelInfo": "shipyard.models",
+    "Schema": "shipyard.models",
+    "Signature": "shipyard.models",
+    "TensorSpec": "shipyard.models",
+    "infer_signature": "shipyard.models",
+    "load_model": "shipyard.models",
+    "log_model": "shipyard.models",
+    "register_flavor": "shipyard.models",
+    "save_model": "shipyard.models",
     # tracking
     "Client": "shipyard.tracking.client",
     "ActiveRun": "shipyard.tracking.fluent",

@@ -202,3 +202,187 @@ def to_json(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value
+
+
+# ---------------------------------------------------------------------------- model registry
+
+
+class ModelVersionStatus(StrEnum):
+    """MLflow's registration states; Shipyard registers synchronously, so versions are READY."""
+
+    PENDING_REGISTRATION = "PENDING_REGISTRATION"
+    FAILED_REGISTRATION = "FAILED_REGISTRATION"
+    READY = "READY"
+
+
+class ModelStage(StrEnum):
+    """MLflow's deprecated stages, kept only for compatibility (use aliases instead)."""
+
+    NONE = "None"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+
+
+class RegistryAction(StrEnum):
+    """What an audit event records (:class:`RegistryEvent`)."""
+
+    MODEL_CREATED = "model_created"
+    MODEL_RENAMED = "model_renamed"
+    MODEL_DELETED = "model_deleted"
+    VERSION_CREATED = "version_created"
+    VERSION_DELETED = "version_deleted"
+    STATUS_CHANGED = "status_changed"
+    STAGE_CHANGED = "stage_changed"
+    ALIAS_SET = "alias_set"
+    ALIAS_DELETED = "alias_deleted"
+    APPROVED = "approved"
+    POLICY_CHANGED = "policy_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One registered version of a model.
+
+    Its package files live in the artifact index under ``storage_owner`` (an id of the form
+    ``mv-<32 hex>``) at ``storage_path``: a copy of the source run's index entries, so the bytes
+    are shared, not copied, and the version outlives the run. ``content_digest`` is the sha256
+    of the package's sorted ``path digest`` lines (equal packages have equal digests).
+    """
+
+    name: str
+    version: int
+    source: str
+    run_id: str | None = None
+    status: str = ModelVersionStatus.READY
+    status_message: str | None = None
+    description: str | None = None
+    user_id: str = ""
+    creation_timestamp: int = 0
+    last_updated_timestamp: int = 0
+    current_stage: str = ModelStage.NONE
+    storage_owner: str = ""
+    storage_path: str = ""
+    content_digest: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ModelVersion:
+        kw = {k: d[k] for k in _FIELDS[cls] if k in d}
+        kw["version"] = int(kw["version"])
+        kw["tags"] = dict(kw.get("tags", {}))
+        kw["aliases"] = tuple(kw.get("aliases", ()))
+        return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAlias:
+    """A named pointer (``champion``, ``challenger``...) from a model to one of its versions."""
+
+    alias: str
+    version: int
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ModelAlias:
+        return cls(alias=d["alias"], version=int(d["version"]))
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A named model: its versions are listed separately; ``latest_versions`` holds the newest
+    version per stage (MLflow's shape) and ``approval_policy`` maps an alias (``"*"`` for every
+    alias) to the number of distinct approvals a version needs before that alias moves to it."""
+
+    name: str
+    description: str | None = None
+    user_id: str = ""
+    creation_timestamp: int = 0
+    last_updated_timestamp: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[ModelAlias, ...] = ()
+    latest_versions: tuple[ModelVersion, ...] = ()
+    approval_policy: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RegisteredModel:
+        kw = {k: d[k] for k in _FIELDS[cls] if k in d}
+        kw["tags"] = dict(kw.get("tags", {}))
+        kw["aliases"] = tuple(ModelAlias.from_json(a) for a in kw.get("aliases", ()))
+        kw["latest_versions"] = tuple(
+            ModelVersion.from_json(v) for v in kw.get("latest_versions", ())
+        )
+        kw["approval_policy"] = {k: int(v) for k, v in kw.get("approval_policy", {}).items()}
+        return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """One approver's sign-off on a model version."""
+
+    name: str
+    version: int
+    approver: str
+    comment: str | None = None
+    timestamp: int = 0
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Approval:
+        kw = {k: d[k] for k in _FIELDS[cls] if k in d}
+        kw["version"] = int(kw["version"])
+        return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEvent:
+    """One entry of a model's append-only audit trail: who did what, when, why, from -> to.
+
+    ``from_value`` / ``to_value`` depend on the action: version numbers for alias moves, stage or
+    status names for transitions, the old and new name for a rename.
+    """
+
+    event_id: int
+    name: str
+    action: str
+    timestamp: int
+    version: int | None = None
+    alias: str | None = None
+    from_value: str | None = None
+    to_value: str | None = None
+    user_id: str = ""
+    reason: str | None = None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RegistryEvent:
+        kw = {k: d[k] for k in _FIELDS[cls] if k in d}
+        if kw.get("version") is not None:
+            kw["version"] = int(kw["version"])
+        return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLineage:
+    """Where a model version came from: its run (``None`` once the run is deleted for good), the
+    run's experiment, and the datasets the run recorded as inputs."""
+
+    model_version: ModelVersion
+    run: RunInfo | None = None
+    experiment: Experiment | None = None
+    datasets: tuple[DatasetInput, ...] = ()
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ModelLineage:
+        return cls(
+            model_version=ModelVersion.from_json(d["model_version"]),
+            run=RunInfo.from_json(d["run"]) if d.get("run") else None,
+            experiment=Experiment.from_json(d["experiment"]) if d.get("experiment") else None,
+            datasets=tuple(DatasetInput.from_json(i) for i in d.get("datasets", [])),
+        )
+
+
+_FIELDS.update(
+    {
+        cls: tuple(f.name for f in dataclasses.fields(cls))
+        for cls in (ModelVersion, RegisteredModel, Approval, RegistryEvent)
+    }
+)

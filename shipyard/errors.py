@@ -18,6 +18,7 @@ HTTP status, kept in :data:`ERROR_CLASSES`. The server turns an error into one J
     ├── AlreadyExists              RESOURCE_ALREADY_EXISTS   409
     ├── Conflict                   RESOURCE_CONFLICT         409
     │   └── InvalidState           INVALID_STATE             409
+    │       └── ApprovalRequired   APPROVAL_REQUIRED         409
     ├── MigrationRequired          MIGRATION_REQUIRED        503
     ├── StoreUnavailable           TEMPORARILY_UNAVAILABLE   503
     └── MissingDependency          MISSING_DEPENDENCY        500
@@ -145,6 +146,13 @@ class InvalidState(Conflict):
     code = "INVALID_STATE"
 
 
+class ApprovalRequired(InvalidState):
+    """A registry alias can't move to a model version that lacks the approvals its model's policy
+    requires; ``details`` holds ``required``, ``approvals`` and ``approvers``."""
+
+    code = "APPROVAL_REQUIRED"
+
+
 class MigrationRequired(ShipyardError):
     """The database schema is older (or newer) than this version of Shipyard expects."""
 
@@ -185,6 +193,7 @@ ERROR_CLASSES: dict[str, type[ShipyardError]] = {
         AlreadyExists,
         Conflict,
         InvalidState,
+        ApprovalRequired,
         MigrationRequired,
         StoreUnavailable,
         MissingDependency,
@@ -214,3 +223,8 @@ def missing_extra(module: str, extra: str) -> MissingDependency:
         f"{module!r} is not installed, and this feature needs it. "
         f"Install it with: pip install 'shipyard[{extra}]'"
     )
+
+
+class ShipyardWarning(UserWarning):
+    """Something works but may not work as meant (for example, a model saved with other
+    library versions than the ones installed); the message says what to check."""

@@ -5,8 +5,10 @@ to whatever needs storage. It delegates; it holds no domain logic. Which backend
 only on the settings:
 
 * tracking URI ``sqlite:///...`` / ``postgresql://...``: :class:`SqlTrackingStore`, with artifacts
-  content-addressed in the byte store named by the artifact URI (a folder or ``s3://...``);
-* tracking URI ``http(s)://...``: the REST store and REST artifact repository of a Shipyard server.
+  content-addressed in the byte store named by the artifact URI (a folder or ``s3://...``), and
+  the model registry (:class:`SqlRegistryStore`) in the same database, on the same engine;
+* tracking URI ``http(s)://...``: the REST store and REST artifact repository of a Shipyard server
+  (the registry is not reachable through a server yet).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass
 
 from shipyard.artifacts.base import ArtifactRepository
 from shipyard.config import Settings
+from shipyard.errors import ShipyardError
 from shipyard.store.base import TrackingStore
+from shipyard.store.registry import RegistryStore
 
 
 @dataclass
@@ -23,6 +27,26 @@ class Workspace:
     settings: Settings
     store: TrackingStore
     artifacts: ArtifactRepository
+    registry_store: RegistryStore | None = None
+    """The model registry's store; ``None`` where the workspace has none (see :attr:`registry`)."""
+
+    @property
+    def registry(self) -> RegistryStore:
+        """The model registry's metadata store (the services use :class:`shipyard.registry.Registry`
+        over it)."""
+        if self.registry_store is None:
+            if self.settings.is_remote:
+                raise ShipyardError(
+                    f"The model registry is not available through a Shipyard server yet "
+                    f"(tracking URI {self.settings.tracking_uri}). Use the registry on the "
+                    "server's machine, with SHIPYARD_TRACKING_URI set to its database "
+                    "(sqlite:///... or postgresql://...)."
+                )
+            raise ShipyardError(
+                "This workspace was built without a model registry store; open it with "
+                "Workspace.open(settings) to get one."
+            )
+        return self.registry_store
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Workspace:
@@ -39,14 +63,22 @@ class Workspace:
         from shipyard.artifacts.cas import ContentAddressedRepository
         from shipyard.artifacts.registry import open_byte_store
         from shipyard.store.sql import SqlTrackingStore
+        from shipyard.store.sql_registry import SqlRegistryStore
 
         settings.home.mkdir(parents=True, exist_ok=True)
         store = SqlTrackingStore(settings.tracking_uri, pool_size=settings.db_pool_size)
-        blobs = open_byte_store(settings.artifact_uri, settings)
-        return cls(settings, store, ContentAddressedRepository(store, blobs, settings.tmp_dir))
+        try:
+            blobs = open_byte_store(settings.artifact_uri, settings)
+        except BaseException:
+            store.close()
+            raise
+        artifacts = ContentAddressedRepository(store, blobs, settings.tmp_dir)
+        return cls(settings, store, artifacts, SqlRegistryStore(store.database))
 
     def close(self) -> None:
         self.artifacts.close()
+        if self.registry_store is not None:
+            self.registry_store.close()
         self.store.close()
 
     def __enter__(self) -> Workspace:

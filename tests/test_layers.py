@@ -28,6 +28,8 @@ MODULE_LAYER = {
     "artifacts": "ports",
     "workspace": "wiring",
     "tracking": "services",
+    "registry": "services",
+    "models": "services",
     "cli": "edges",
     "server": "edges",
     "__main__": "edges",

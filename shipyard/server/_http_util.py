@@ -93,6 +93,12 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
                 'JSON value; send non-finite numbers as the strings "NaN", "Infinity" or '
                 '"-Infinity".'
             ) from None
+        if "infinity" in exc.msg:
+            raise InvalidInput(
+                f"request body holds a number too large for a 64-bit float at character "
+                f'{exc.pos}; send a smaller number, or the string "Infinity" or '
+                '"-Infinity" where a non-finite value is meant.'
+            ) from None
         raise InvalidInput(
             f"request body is not valid JSON: {exc.msg} at character {exc.pos}; send a JSON "
             'object such as {"name": "my-experiment"} with Content-Type: application/json.'

@@ -22,6 +22,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from shipyard.errors import (
     EndpointNotFound,
@@ -118,9 +119,7 @@ def from_http_exception(request: Request, exc: HTTPException) -> ShipyardError:
             "GET /api/openapi.json lists Shipyard's endpoints."
         )
     if exc.status_code == 405:
-        allow = sorted(
-            m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()
-        )
+        allow = _allowed_methods(request, exc)
         return MethodNotAllowed(
             f"{path} does not answer {method}; use one of: {', '.join(allow) or 'none'}.",
             details={"allow": allow},
@@ -133,6 +132,18 @@ def from_http_exception(request: Request, exc: HTTPException) -> ShipyardError:
     if 400 <= exc.status_code < 500:
         return InvalidInput(f"{method} {path} was refused: {exc.detail}")
     return ShipyardError(GENERIC_INTERNAL_MESSAGE)
+
+
+def _allowed_methods(request: Request, exc: HTTPException) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only the methods
+    of the first route whose path matched)."""
+    allow = {m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()}
+    router = getattr(request.app, "router", None)
+    for route in getattr(router, "routes", ()):
+        methods = getattr(route, "methods", None)
+        if methods and route.matches(request.scope)[0] is not Match.NONE:
+            allow.update(methods)
+    return sorted(allow)
 
 
 async def handle_shipyard_error(request: Request, exc: Exception) -> Response:

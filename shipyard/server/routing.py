@@ -24,6 +24,7 @@ served. Errors are not handled here: they propagate to the app's handlers
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,9 @@ class ApiRoute(Route):
 
     def __init__(self, spec: EndpointSpec, endpoint: Callable[[Request], Awaitable[Response]]):
         super().__init__(spec.path, endpoint, methods=[spec.method], name=spec.handler.__name__)
+        # ``{key:path}`` must match keys holding a newline too, so that the handler can refuse
+        # them with a message instead of the router answering "no such endpoint".
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
         self.spec = spec
 
 

@@ -10,6 +10,11 @@ by ``start_time DESC`` and ``run_id``. Each key is compiled to a pair of sort co
 (0 value, 1 NaN, 2 missing; always ascending) and a NULL-free *value*, so the whole order is a
 plain tuple comparison.
 
+When the order starts with a metric, the page is read segment by segment (real values, NaN,
+missing) walking the ``latest_metrics`` index ``(key, is_nan, value, run_id)`` in order, with
+filters checked per run through ``EXISTS``, and stops once the page is full: a page costs about
+the runs walked past, not the runs stored (see :func:`_metric_first_page`).
+
 Pagination is by keyset: the page token holds the sort tuple of the page's last row, and the next
 page asks for rows after it. Deep pages cost the same as the first, and runs logged between two
 calls never make a page repeat or skip a row.
@@ -145,7 +150,7 @@ def _numeric_condition(col: ColumnElement[Any], clause: Comparison) -> ColumnEle
     return ops[clause.op](value)  # type: ignore[no-any-return]
 
 
-def _metric_condition(clause: Comparison) -> ColumnElement[bool]:
+def _metric_condition(clause: Comparison, correlated: bool) -> ColumnElement[bool]:
     lm = latest_metrics.c
     value = _number(clause)
     if clause.op not in _NUMERIC_OPS:
@@ -158,22 +163,34 @@ def _metric_condition(clause: Comparison) -> ColumnElement[bool]:
         cond = sa.or_(lm.is_nan, lm.value != value)
     else:
         cond = sa.and_(sa.not_(lm.is_nan), _numeric_condition(lm.value, clause))
+    if correlated:
+        return sa.exists().where(lm.run_id == runs.c.run_id, lm.key == clause.key, cond)
     sub = sa.select(lm.run_id).where(lm.key == clause.key, cond)
     return runs.c.run_id.in_(sub)
 
 
 def _key_value_condition(
-    table: sa.Table, owner: sa.Column[Any], clause: Comparison, dialect: str
+    table: sa.Table,
+    owner: sa.Column[Any],
+    clause: Comparison,
+    dialect: str,
+    correlated: bool = False,
 ) -> ColumnElement[bool]:
-    """A param or tag clause; ``owner`` is the id column of the searched table."""
+    """A param or tag clause; ``owner`` is the id column of the searched table.
+
+    ``correlated`` checks each candidate row with a primary-key lookup (``EXISTS``) instead
+    of collecting every matching owner first (``IN``).
+    """
     t = table.c
     owner_col = t.run_id if "run_id" in t else t.experiment_id
     if clause.op == "IS NULL":
         return ~sa.exists().where(owner_col == owner, t.key == clause.key)
-    if clause.op == "IS NOT NULL":
-        return owner.in_(sa.select(owner_col).where(t.key == clause.key))
-    value_cond = _string_condition(t.value, clause, dialect)
-    return owner.in_(sa.select(owner_col).where(t.key == clause.key, value_cond))
+    conds = [t.key == clause.key]
+    if clause.op != "IS NOT NULL":
+        conds.append(_string_condition(t.value, clause, dialect))
+    if correlated:
+        return sa.exists().where(owner_col == owner, *conds)
+    return owner.in_(sa.select(owner_col).where(*conds))
 
 
 def _dataset_condition(clause: Comparison, dialect: str) -> ColumnElement[bool]:
@@ -198,14 +215,20 @@ def _dataset_condition(clause: Comparison, dialect: str) -> ColumnElement[bool]:
     return runs.c.run_id.in_(sub)
 
 
-def run_condition(clause: Comparison, dialect: str) -> ColumnElement[bool]:
-    """The SQL condition on ``runs`` for one clause of a run filter."""
+def run_condition(
+    clause: Comparison, dialect: str, correlated: bool = False
+) -> ColumnElement[bool]:
+    """The SQL condition on ``runs`` for one clause of a run filter.
+
+    ``correlated`` writes metric, param and tag clauses as ``EXISTS`` lookups by primary key,
+    for queries that walk runs in an index order and stop after a page.
+    """
     if clause.kind == "metric":
-        return _metric_condition(clause)
+        return _metric_condition(clause, correlated)
     if clause.kind == "param":
-        return _key_value_condition(params, runs.c.run_id, clause, dialect)
+        return _key_value_condition(params, runs.c.run_id, clause, dialect, correlated)
     if clause.kind == "tag":
-        return _key_value_condition(tags, runs.c.run_id, clause, dialect)
+        return _key_value_condition(tags, runs.c.run_id, clause, dialect, correlated)
     if clause.kind == "dataset":
         return _dataset_condition(clause, dialect)
     if clause.key in RUN_NUMERIC_ATTRIBUTES:
@@ -256,12 +279,16 @@ def _experiment_id_condition(clause: Comparison) -> ColumnElement[bool]:
 # ---------------------------------------------------------------------------- ordering
 
 
-def _run_sorts(order_by: Sequence[OrderKey]) -> tuple[list[_Sort], sa.FromClause]:
-    """Sort columns for the order keys plus MLflow's tie-breakers, and the joins they need."""
-    from_: sa.FromClause = runs
+def _run_sorts(
+    order_by: Sequence[OrderKey], from_: sa.FromClause = runs, first: int = 0
+) -> tuple[list[_Sort], sa.FromClause]:
+    """Sort columns for the order keys plus MLflow's tie-breakers, and the joins they need.
+
+    The joins are added to ``from_``; ``first`` numbers the join aliases after earlier ones.
+    """
     sorts: list[_Sort] = []
     seen: set[tuple[str, str]] = set()
-    for i, key in enumerate(order_by):
+    for i, key in enumerate(order_by, start=first):
         seen.add((key.kind, key.key))
         if key.kind == "metric":
             lm = latest_metrics.alias(f"order_{i}")
@@ -349,16 +376,8 @@ def _page(
     )
     sort_cols = [inner.c[name] for name in labels]
     query = sa.select(*(inner.c[c.name] for c in columns), *sort_cols)
-    if page_token:
-        payload = decode_token(page_token, "search")
-        values = payload.get("after")
-        if payload.get("order") != signature or not isinstance(values, list):
-            raise InvalidInput(
-                "page_token belongs to a search with a different order_by. Repeat the search "
-                "with the same order_by, or leave page_token out to start from the first page."
-            )
-        if len(values) != len(sorts):
-            raise InvalidInput("page_token is damaged; leave it out to start from the first page.")
+    values = _token_values(page_token, signature, len(sorts))
+    if values is not None:
         query = query.where(_after(sort_cols, sorts, values))
     query = query.order_by(
         *(c.asc() if s.ascending else c.desc() for c, s in zip(sort_cols, sorts, strict=True))
@@ -370,6 +389,86 @@ def _page(
     last = rows[-1]._mapping
     token = encode_token({"order": signature, "after": [last[name] for name in labels]})
     return rows, token
+
+
+def _token_values(page_token: str | None, signature: str, count: int) -> list[Any] | None:
+    """The sort tuple a page token continues after (``None`` for the first page)."""
+    if not page_token:
+        return None
+    payload = decode_token(page_token, "search")
+    values = payload.get("after")
+    if payload.get("order") != signature or not isinstance(values, list):
+        raise InvalidInput(
+            "page_token belongs to a search with a different order_by. Repeat the search "
+            "with the same order_by, or leave page_token out to start from the first page."
+        )
+    if len(values) != count:
+        raise InvalidInput("page_token is damaged; leave it out to start from the first page.")
+    return values
+
+
+def _metric_first_page(
+    conn: Connection,
+    conditions: Sequence[ColumnElement[bool]],
+    order_by: Sequence[OrderKey],
+    max_results: int,
+    page_token: str | None,
+    signature: str,
+) -> tuple[list[Row[Any]], str | None]:
+    """A page of runs ordered first by a metric, walking that metric's index in order.
+
+    The order's first key splits runs into three segments, read one after the other until the
+    page is full: runs with a real value (in the ``latest_metrics`` index order of
+    ``(key, is_nan, value)``), runs whose value is NaN, runs without the metric. Filters are
+    checked per run by primary key (``EXISTS``), so a page costs about as many lookups as the
+    runs it walks past, however many runs the experiments hold. Rows and tokens are those of
+    :func:`_page` for the same order.
+    """
+    head, rest = order_by[0], order_by[1:]
+    o = latest_metrics.alias("order_0")
+    joined = runs.join(o, sa.and_(o.c.run_id == runs.c.run_id, o.c.key == head.key))
+    missing = ~sa.exists().where(o.c.run_id == runs.c.run_id, o.c.key == head.key)
+    segments: list[tuple[sa.FromClause, ColumnElement[bool], ColumnElement[Any]]] = [
+        (joined, sa.not_(o.c.is_nan), o.c.value),
+        (joined, o.c.is_nan, sa.literal(0.0)),
+        (runs, missing, sa.literal(0.0)),
+    ]
+    count = len(_run_sorts(rest)[0]) + 2
+    labels = [f"sort_{i}" for i in range(count)]
+    after = _token_values(page_token, signature, count)
+    if after is not None and after[0] not in (0, 1, 2):
+        raise InvalidInput("page_token is damaged; leave it out to start from the first page.")
+    rows: list[Row[Any]] = []
+    for rank, (base, where, value) in enumerate(segments):
+        if after is not None and rank < after[0]:
+            continue
+        rest_sorts, from_ = _run_sorts(rest, base, first=1)
+        # The sort columns that vary inside the segment (its rank and NaN/missing values don't).
+        sorts = [_Sort(value, head.ascending), *rest_sorts] if rank == 0 else rest_sorts
+        conds = [*conditions, where]
+        if after is not None and rank == after[0]:
+            given = after[1:] if rank == 0 else after[2:]
+            conds.append(_after([x.expr for x in sorts], sorts, given))
+        query = (
+            sa.select(
+                *RUN_COLUMNS,
+                sa.literal(rank).label(labels[0]),
+                value.label(labels[1]),
+                *(x.expr.label(name) for x, name in zip(rest_sorts, labels[2:], strict=True)),
+            )
+            .select_from(from_)
+            .where(*conds)
+            .order_by(*(x.expr.asc() if x.ascending else x.expr.desc() for x in sorts))
+            .limit(max_results + 1 - len(rows))
+        )
+        rows += conn.execute(query)
+        if len(rows) > max_results:
+            break
+    if len(rows) <= max_results:
+        return rows, None
+    rows = rows[:max_results]
+    last = rows[-1]._mapping
+    return rows, encode_token({"order": signature, "after": [last[name] for name in labels]})
 
 
 def view_condition(column: sa.Column[Any], view_type: ViewType | str) -> ColumnElement[bool]:
@@ -397,13 +496,16 @@ def search_runs(
     page_token: str | None,
 ) -> tuple[list[Row[Any]], str | None]:
     """One page of ``runs`` rows (every column but ``deleted_time``) and the next page token."""
+    by_metric = bool(order_by) and order_by[0].kind == "metric"
     conditions = [
         runs.c.experiment_id.in_(experiment_ids),
         view_condition(runs.c.lifecycle_stage, view_type),
-        *(run_condition(c, dialect) for c in comparisons),
+        *(run_condition(c, dialect, correlated=by_metric) for c in comparisons),
     ]
-    sorts, from_ = _run_sorts(order_by)
     signature = _signature(order_by, "runs")
+    if by_metric:
+        return _metric_first_page(conn, conditions, order_by, max_results, page_token, signature)
+    sorts, from_ = _run_sorts(order_by)
     return _page(conn, RUN_COLUMNS, from_, conditions, sorts, max_results, page_token, signature)
 
 

@@ -17,7 +17,10 @@ every store method:
 
 Schema lifecycle (:func:`ensure_schema`): an empty database gets the tables of
 :mod:`shipyard.store.schema` and the revision :data:`~shipyard.store.schema.HEAD_REVISION` in one
-transaction; a database at another revision raises :class:`~shipyard.errors.MigrationRequired`.
+transaction; a database at another revision, or with Shipyard tables but no revision, raises
+:class:`~shipyard.errors.MigrationRequired` naming both revisions and ``shipyard db upgrade``.
+:func:`upgrade` migrates with Alembic; a database without a revision is first stamped with the
+revision whose tables and columns it has (and refused if it matches none).
 Alembic is imported only by :func:`upgrade` and :func:`current_revision`, never on the normal
 open path.
 """
@@ -285,10 +288,14 @@ def ensure_schema(db: Database, initialize: Callable[[Connection], None]) -> boo
             return False
         present = set(sa.inspect(conn).get_table_names()) & set(schema.metadata.tables)
         if present:
+            head = schema.HEAD_REVISION
             raise errors.MigrationRequired(
                 f"The metadata database at {db.url} has Shipyard tables "
-                f"({', '.join(sorted(present))}) but no schema revision, so Shipyard can't tell "
-                f"which version wrote them. Restore it from a backup, or use an empty database."
+                f"({', '.join(sorted(present))}) but no schema revision (database revision: "
+                f"none; this version of Shipyard needs revision {head}). Back the database "
+                f"up, then run `{UPGRADE_COMMAND}`: it records the revision the tables match "
+                "and migrates them to the newest one.",
+                details={"database_revision": "none", "code_revision": head},
             )
         schema.metadata.create_all(conn)
         version_table.create(conn)
@@ -347,6 +354,10 @@ def upgrade(url: str, revision: str = "head") -> None:
         if db.dialect == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
         try:
+            if _read_revisions(conn) is None:
+                found = _unversioned_revision(conn, db.url)
+                if found is not None:
+                    command.stamp(alembic_config(conn), found)
             command.upgrade(alembic_config(conn), revision)
         except CommandError as exc:
             raise errors.MigrationRequired(
@@ -358,6 +369,55 @@ def upgrade(url: str, revision: str = "head") -> None:
         db.write(run)
     finally:
         db.dispose()
+
+
+def _unversioned_revision(conn: Connection, url: str) -> str | None:
+    """The revision whose tables and columns an unversioned database has, or ``None`` if empty.
+
+    Each migration is run on a scratch in-memory SQLite database and compared by table and
+    column names (indexes differ between dialects), newest revision first. Raises
+    :class:`~shipyard.errors.MigrationRequired` when no revision matches.
+    """
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    shipped = set(schema.metadata.tables)
+    revisions = [r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
+    shapes: dict[str, dict[str, frozenset[str]]] = {}
+    for rev in revisions:  # newest first
+        scratch = Database("sqlite://", pool_size=1)
+        try:
+
+            def migrate(conn: Connection, rev: str = rev) -> None:
+                command.upgrade(alembic_config(conn), rev)
+
+            scratch.write(migrate)
+            shapes[rev] = scratch.read(_table_shape)
+        finally:
+            scratch.dispose()
+        shipped |= set(shapes[rev])
+    found = {t: cols for t, cols in _table_shape(conn).items() if t in shipped}
+    if not found:
+        return None
+    for rev in revisions:
+        if shapes[rev] == found:
+            return rev
+    raise errors.MigrationRequired(
+        f"The metadata database at {url} has Shipyard tables ({', '.join(sorted(found))}) but "
+        f"no schema revision, and its tables and columns match no revision this version of "
+        f"Shipyard knows (the newest is {schema.HEAD_REVISION}). Restore it from a backup, or "
+        "use an empty database.",
+        details={"database_revision": "none", "code_revision": schema.HEAD_REVISION},
+    )
+
+
+def _table_shape(conn: Connection) -> dict[str, frozenset[str]]:
+    inspector = sa.inspect(conn)
+    return {
+        name: frozenset(c["name"] for c in inspector.get_columns(name))
+        for name in inspector.get_table_names()
+        if name != version_table.name
+    }
 
 
 def current_revision(url: str) -> str | None:

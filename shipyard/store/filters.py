@@ -56,6 +56,10 @@ __all__ = [
     "OrderKey",
     "parse_experiment_filter",
     "parse_experiment_order_by",
+    "parse_model_version_filter",
+    "parse_model_version_order_by",
+    "parse_registered_model_filter",
+    "parse_registered_model_order_by",
     "parse_run_filter",
     "parse_run_order_by",
 ]
@@ -131,9 +135,38 @@ def parse_experiment_order_by(order_by: Sequence[str] | None) -> list[OrderKey]:
     return _parse_order_by(order_by, "experiment")
 
 
+def parse_registered_model_filter(filter_string: str) -> list[Comparison]:
+    """Parse a ``search_registered_models`` filter (``name LIKE 'churn%'``, ``tags.team = 'x'``).
+
+    >>> parse_registered_model_filter("name = 'churn'")
+    [Comparison(kind='attribute', key='name', op='=', value='churn')]
+    """
+    return _parse_filter(_text(filter_string), "registered model")
+
+
+def parse_registered_model_order_by(order_by: Sequence[str] | None) -> list[OrderKey]:
+    """Parse ``search_registered_models`` order-by clauses (``timestamp`` is
+    ``last_updated_timestamp``)."""
+    return _parse_order_by(order_by, "registered model")
+
+
+def parse_model_version_filter(filter_string: str) -> list[Comparison]:
+    """Parse a ``search_model_versions`` filter (``name = 'churn' AND version_number > 2``).
+
+    >>> parse_model_version_filter("run_id IN ('a', 'b')")
+    [Comparison(kind='attribute', key='run_id', op='IN', value=('a', 'b'))]
+    """
+    return _parse_filter(_text(filter_string), "model version")
+
+
+def parse_model_version_order_by(order_by: Sequence[str] | None) -> list[OrderKey]:
+    """Parse ``search_model_versions`` order-by clauses (``version_number DESC``...)."""
+    return _parse_order_by(order_by, "model version")
+
+
 # ------------------------------------------------------------------------------ what is valid
 
-_Entity = Literal["run", "experiment"]
+_Entity = Literal["run", "experiment", "registered model", "model version"]
 
 _NUMERIC_OPS: tuple[Op, ...] = ("=", "!=", ">", ">=", "<", "<=")
 _STRING_OPS: tuple[Op, ...] = ("=", "!=", "LIKE", "ILIKE")
@@ -271,7 +304,65 @@ _EXPERIMENT_SCHEMA = _Schema(
     order_help="experiments order by name, experiment_id, creation_time and last_update_time",
 )
 
-_SCHEMAS: dict[_Entity, _Schema] = {"run": _RUN_SCHEMA, "experiment": _EXPERIMENT_SCHEMA}
+_REGISTRY_TAGS = _KindSpec("tag", "tags", _Field("", False, _STRING_OPS + _NULL_OPS), {}, False)
+_REGISTRY_TIMES = (
+    _Field("creation_timestamp", True, _NUMERIC_OPS),
+    _Field("last_updated_timestamp", True, _NUMERIC_OPS),
+)
+
+_REGISTERED_MODEL_SCHEMA = _Schema(
+    entity="registered model",
+    prefixes=_prefixes(("attribute", "attributes attribute attr"), ("tag", "tags tag")),
+    kinds={
+        "tag": _REGISTRY_TAGS,
+        "attribute": _KindSpec(
+            "attribute",
+            "attributes",
+            None,
+            _fields(
+                _Field("name", False, _STRING_OPS + _LIST_OPS),
+                *_REGISTRY_TIMES,
+                aliases={"timestamp": "last_updated_timestamp"},
+            ),
+            True,
+        ),
+    },
+    order_help="registered models order by name, creation_timestamp and last_updated_timestamp",
+)
+
+_MODEL_VERSION_SCHEMA = _Schema(
+    entity="model version",
+    prefixes=_prefixes(("attribute", "attributes attribute attr"), ("tag", "tags tag")),
+    kinds={
+        "tag": _REGISTRY_TAGS,
+        "attribute": _KindSpec(
+            "attribute",
+            "attributes",
+            None,
+            _fields(
+                _Field("name", False, _STRING_OPS + _LIST_OPS),
+                _Field("version_number", True, _NUMERIC_OPS),
+                _Field("run_id", False, _STRING_OPS + _LIST_OPS),
+                _Field("source_path", False, _STRING_OPS),
+                _Field("current_stage", False, _STRING_OPS + _LIST_OPS),
+                _Field("status", False, _STRING_OPS),
+                _Field("user_id", False, _STRING_OPS),
+                *_REGISTRY_TIMES,
+                aliases={"version": "version_number", "source": "source_path"},
+            ),
+            True,
+        ),
+    },
+    order_help="model versions order by name, version_number, creation_timestamp and "
+    "last_updated_timestamp",
+)
+
+_SCHEMAS: dict[_Entity, _Schema] = {
+    "run": _RUN_SCHEMA,
+    "experiment": _EXPERIMENT_SCHEMA,
+    "registered model": _REGISTERED_MODEL_SCHEMA,
+    "model version": _MODEL_VERSION_SCHEMA,
+}
 
 _CONJUNCTION = "Shipyard filters are a conjunction of clauses joined by AND"
 _CLAUSE_HELP = "a clause is <key> <operator> <value>, e.g. metrics.acc > 0.9 or params.lr = '0.01'"
@@ -442,7 +533,7 @@ class _Parser:
         if kind is None:
             hint = schema.prefix_help
             if word.lower() in _RUN_SCHEMA.prefixes:
-                hint += f" ({word}.<key> applies to runs, not experiments)"
+                hint += f" ({word}.<key> applies to runs, not {schema.entity}s)"
             self.fail(start, hint, problem=f"unknown prefix {word!r}", token=word)
         self.pos += 1
         key_start = self.pos

@@ -4,9 +4,10 @@ The SDK uses it when the tracking URI is ``http(s)://...``. Every method is one 
 metric histories are paged); errors arrive as the same :mod:`shipyard.errors` classes the server
 raised, rebuilt by :class:`~shipyard._http.HttpClient`.
 
-Permanent deletion runs on the server, which also frees the artifact bytes, so
-:meth:`RestTrackingStore.purge_experiment` and :meth:`~RestTrackingStore.purge_run` return an
-empty set: there is nothing left for the caller to free.
+Permanent deletion runs on the server, which also frees the artifact bytes nothing else
+references; :meth:`RestTrackingStore.purge_experiment` and :meth:`~RestTrackingStore.purge_run`
+return the digests the removed artifacts referenced, as every store does (freeing them again is
+a no-op: :meth:`shipyard.artifacts.rest.RestArtifactRepository.free` does nothing).
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ def _seg(value: str) -> str:
 
 
 def _tail(path: str) -> str:
-    """A path that may span segments (artifact paths, tag and metric keys), percent-encoded."""
-    return quote(path, safe="/")
+    """A path that may span segments (artifact paths, tag and metric keys), percent-encoded.
+
+    Dots are encoded too: HTTP clients resolve literal ``.`` and ``..`` segments before sending,
+    which would turn ``a/../b`` into ``b`` instead of letting the server refuse it."""
+    return quote(path, safe="/").replace(".", "%2E")
 
 
 class RestTrackingStore(TrackingStore):
@@ -117,8 +121,8 @@ class RestTrackingStore(TrackingStore):
         self._call("POST", f"/api/v1/experiments/{_seg(experiment_id)}/restore")
 
     def purge_experiment(self, experiment_id: str) -> set[str]:
-        self._call("DELETE", f"/api/v1/experiments/{_seg(experiment_id)}", permanent="true")
-        return set()
+        path = f"/api/v1/experiments/{_seg(experiment_id)}"
+        return set(self._call("DELETE", path, permanent="true").get("digests", ()))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         path = f"/api/v1/experiments/{_seg(experiment_id)}/tags/{_tail(key)}"
@@ -176,8 +180,8 @@ class RestTrackingStore(TrackingStore):
         self._call("POST", f"/api/v1/runs/{_seg(run_id)}/restore")
 
     def purge_run(self, run_id: str) -> set[str]:
-        self._call("DELETE", f"/api/v1/runs/{_seg(run_id)}", permanent="true")
-        return set()
+        path = f"/api/v1/runs/{_seg(run_id)}"
+        return set(self._call("DELETE", path, permanent="true").get("digests", ()))
 
     def log_batch(
         self,

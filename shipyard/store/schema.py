@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-HEAD_REVISION = "0001_initial"
+HEAD_REVISION = "0002_registry"
 """The Alembic revision this code expects (kept equal to the migration head by a test)."""
 
 metadata = MetaData(
@@ -128,7 +129,9 @@ latest_metrics = Table(
     Column("timestamp", BigInteger, nullable=False),
     Column("value", Float(precision=53), nullable=False),
     Column("is_nan", Boolean, nullable=False),
-    Index("ix_latest_metrics_key_value", "key", "value", "run_id"),
+    # Metric filters scan it by range, and an order by a metric walks it in value order
+    # (real values first: is_nan comes before value).
+    Index("ix_latest_metrics_key_value", "key", "is_nan", "value", "run_id"),
 )
 
 datasets = Table(
@@ -178,4 +181,146 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("created_time", BigInteger, nullable=False),
     Index("ix_artifacts_digest", "digest"),
+)
+
+
+# ---------------------------------------------------------------------------- model registry
+# Models are keyed by a surrogate id so a rename is one UPDATE. Versions point at runs by id
+# without a foreign key: a version outlives its run (its files are its own artifact index rows,
+# owner ``storage_owner``). The audit trail (registry_events) has no foreign keys at all: it is
+# append-only and outlives the models it describes.
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("model_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("user_id", String(256), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    # The number the next version gets: version numbers are never reused after a delete.
+    Column("next_version", Integer, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_registered_model_tags_key_model", "key", "model_id"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("status_message", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("user_id", String(256), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("current_stage", String(20), nullable=False),
+    Column("storage_owner", String(64), nullable=False, unique=True),
+    Column("storage_path", String(1024), nullable=False),
+    Column("content_digest", String(64), nullable=True),
+    # Lineage: "which versions came from this run" (and so from this dataset).
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    ForeignKeyConstraint(
+        ["model_id", "version"],
+        ["model_versions.model_id", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_model_version_tags_key_model", "key", "model_id", "version"),
+)
+
+# No ON DELETE action: a version an alias points at can't be deleted (the store says so first).
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+    ForeignKeyConstraint(
+        ["model_id", "version"], ["model_versions.model_id", "model_versions.version"]
+    ),
+    Index("ix_model_aliases_version", "model_id", "version"),
+)
+
+model_version_approvals = Table(
+    "model_version_approvals",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("approver", String(256), primary_key=True),
+    Column("comment", Text, nullable=True),
+    Column("approval_time", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["model_id", "version"],
+        ["model_versions.model_id", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+# How many distinct approvals a version needs before an alias moves to it ("*": every alias).
+approval_policies = Table(
+    "approval_policies",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(255), primary_key=True),
+    Column("required_approvals", Integer, nullable=False),
+)
+
+registry_events = Table(
+    "registry_events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, nullable=False),
+    Column("model_name", String(256), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("alias", String(255), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("from_value", Text, nullable=True),
+    Column("to_value", Text, nullable=True),
+    Column("user_id", String(256), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("event_time", BigInteger, nullable=False),
+    Index("ix_registry_events_model", "model_id", "event_id"),
+    Index("ix_registry_events_name", "model_name", "event_id"),
+    sqlite_autoincrement=True,
 )

@@ -110,6 +110,11 @@ class SqlTrackingStore(TrackingStore):
         """The database URL with its password masked."""
         return self._db.url
 
+    @property
+    def database(self) -> Database:
+        """The database this store owns; other SQL stores (the registry) share it."""
+        return self._db
+
     def close(self) -> None:
         self._db.dispose()
 

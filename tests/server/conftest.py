@@ -1,23 +1,31 @@
-"""Server fixtures: an in-process client (``api``) and a real server process (``live_server``).
+"""Server fixtures: an in-process client (``api``), a real server process (``live_server``) and
+a real uvicorn server per test over a fresh workspace (:func:`serve_in_thread`).
 
 ``api`` is an ``httpx.Client`` wired straight into :func:`shipyard.server.app.create_app` over a
 fresh workspace: fast, no socket. ``live_server`` is a real ``python -m shipyard.server.runner``
 process (uvicorn) on a free loopback port with its own ``SHIPYARD_HOME``, started once per test
 session; use it where the test is about the server itself (streaming, memory, startup).
+:func:`serve_in_thread` runs uvicorn in a thread of the test process on a loopback socket: real
+HTTP in a few milliseconds, so a test that needs an empty server can have its own.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
+from starlette.types import ASGIApp
 
 from shipyard.server.app import create_app
 from shipyard.workspace import Workspace
@@ -115,3 +123,49 @@ def live_server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Li
 def live_server(live_server_process: LiveServer) -> str:
     """The base URL (``http://127.0.0.1:<port>``) of a real server shared by the session."""
     return live_server_process.url
+
+
+@contextmanager
+def serve_in_thread(app: ASGIApp, *, timeout: float = 30.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a loopback socket from a thread; yields the base URL.
+
+    The socket is bound before uvicorn starts (no free-port race), signals stay with the main
+    thread, and the server is shut down (connections closed) when the block ends.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_config=None, log_level="warning", access_log=False, ws="none", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # reported to the test below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if failure or not thread.is_alive():
+            sock.close()
+            raise RuntimeError(f"the in-thread server did not start: {failure!r}")
+        if time.monotonic() > deadline:  # pragma: no cover
+            server.should_exit = True
+            thread.join(timeout)
+            sock.close()
+            raise RuntimeError("the in-thread server did not start in time")
+        time.sleep(0.005)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()
+        if failure:
+            raise failure[0]

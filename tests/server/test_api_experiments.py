@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 import pytest
 
@@ -121,7 +123,10 @@ def test_permanent_delete_frees_the_name_and_bytes(api: httpx.Client) -> None:
     assert api.put(f"/api/v1/runs/{run_id}/artifacts/a.bin", content=b"x" * 1000).status_code == 201
     resp = api.delete(f"/api/v1/experiments/{exp_id}", params={"permanent": "true"})
     assert resp.status_code == 200
-    assert resp.json() == {"bytes_freed": 1000}
+    assert resp.json() == {
+        "bytes_freed": 1000,
+        "digests": [hashlib.sha256(b"x" * 1000).hexdigest()],
+    }
     assert api.get(f"/api/v1/experiments/{exp_id}").status_code == 404
     assert api.get(f"/api/v1/runs/{run_id}").status_code == 404
     _create(api, "gone")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
-import pytest
 
 MISSING_RUN = "0123456789abcdef0123456789abcdef"
 
@@ -106,7 +106,7 @@ def test_permanent_run_delete(api: httpx.Client) -> None:
     run_id = _run(api)["info"]["run_id"]
     api.put(f"/api/v1/runs/{run_id}/artifacts/x.txt", content=b"hello")
     resp = api.delete(f"/api/v1/runs/{run_id}?permanent=true")
-    assert resp.json() == {"bytes_freed": 5}
+    assert resp.json() == {"bytes_freed": 5, "digests": [hashlib.sha256(b"hello").hexdigest()]}
     assert api.get(f"/api/v1/runs/{run_id}").status_code == 404
 
 

@@ -8,6 +8,7 @@ suite runs against SQLite, PostgreSQL and a Shipyard server (the REST store).
 from __future__ import annotations
 
 import math
+import random
 import re
 import time
 import uuid
@@ -776,6 +777,37 @@ class TrackingStoreContract:
                     size,
                 )
                 assert ids(paged) == full, (order_by, size)
+
+    def test_filtered_metric_order_pages(self, store: TrackingStore, exp: str) -> None:
+        rng = random.Random(7)
+        expected: list[tuple[int, float, int, str]] = []  # (rank, -score, -start, run id)
+        for i in range(60):
+            run = store.create_run(exp, start_time=1000 + i % 9)
+            score = rng.choice([rng.random(), rng.random(), math.nan, None])
+            loss, kind = rng.random(), rng.choice("ab")
+            store.log_batch(
+                run.run_id,
+                [metric("loss", loss), *([metric("score", score)] if score is not None else [])],
+                {"kind": kind},
+                {"t": "on"} if i % 3 else {},
+            )
+            if loss > 0.3 and kind == "a" and i % 3:
+                rank = 2 if score is None else 1 if math.isnan(score) else 0
+                value = 0.0 if rank else -score  # type: ignore[operator]
+                expected.append((rank, value, -(1000 + i % 9), run.run_id))
+        want = [e[3] for e in sorted(expected)]
+        assert len(want) >= 8
+
+        flt = "metrics.loss > 0.3 and params.kind = 'a' and tags.t = 'on'"
+        for size in (1, 3, len(want)):
+            paged = all_pages(
+                lambda **kw: store.search_runs([exp], flt, order_by=["metrics.score DESC"], **kw),
+                size,
+            )
+            assert ids(paged) == want, size
+        first = store.search_runs([exp], flt, order_by=["metrics.score DESC"], max_results=2)
+        with pytest.raises(errors.InvalidInput, match="different order_by"):
+            store.search_runs([exp], flt, max_results=2, page_token=first.next_page_token)
 
     def test_pages_stay_stable_while_runs_are_added(self, store: TrackingStore, exp: str) -> None:
         first = [store.create_run(exp, start_time=100 + i).run_id for i in range(6)]

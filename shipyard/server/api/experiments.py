@@ -6,6 +6,7 @@ collector, for permanent deletion) in the threadpool, and serializes the answer.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.concurrency import run_in_threadpool
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 router = ApiRouter(tag="experiments")
 
 DEFAULT_MAX_RESULTS = 1000
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 _EXPERIMENT = obj({"experiment": ref("Experiment")}, ("experiment",))
 _SEARCH_FIELDS = {
@@ -56,6 +58,16 @@ _SEARCH_FIELDS = {
     "order_by": array(STRING),
     "page_token": STRING,
 }
+PURGED = obj(
+    {
+        "bytes_freed": INTEGER,
+        "digests": {
+            **array(STRING),
+            "description": "Content digests the permanently deleted artifacts referenced.",
+        },
+    }
+)
+"""The answer of a delete: empty for a soft delete, this for ``permanent=true``."""
 _PERMANENT = QueryParam(
     "permanent",
     BOOLEAN,
@@ -214,15 +226,14 @@ async def rename_experiment(request: Request, ws: Workspace) -> Response:
     resource_param="experiment_id",
     summary="Delete an experiment",
     query=(_PERMANENT,),
-    response=obj({"bytes_freed": INTEGER}),
+    response=PURGED,
 )
 async def delete_experiment(request: Request, ws: Workspace) -> Response:
     """Soft-delete an experiment and its runs (restorable), or with ``permanent=true`` delete
     it for good, freeing its name and the artifact bytes nothing else references."""
     experiment_id = experiment_id_of(request)
     if optional_bool(query(request), "permanent"):
-        freed = await run_in_threadpool(purge, ws, "experiment", experiment_id)
-        return json_response({"bytes_freed": freed})
+        return json_response(await run_in_threadpool(purge, ws, "experiment", experiment_id))
     await run_in_threadpool(ws.store.delete_experiment, experiment_id)
     return json_response({})
 
@@ -277,11 +288,13 @@ async def delete_experiment_tag(request: Request, ws: Workspace) -> Response:
     return json_response({})
 
 
-def purge(ws: Workspace, kind: Literal["experiment", "run"], ident: str) -> int:
-    """Delete an experiment or a run for good through the garbage collector (rows, then the
-    bytes nothing else references); returns the bytes freed."""
+def purge(ws: Workspace, kind: Literal["experiment", "run"], ident: str) -> dict[str, Any]:
+    """Delete an experiment or a run for good (rows, then the bytes nothing else references).
+
+    Returns the answer of the permanent-delete endpoints: ``bytes_freed`` and ``digests``, the
+    content digests the removed artifacts referenced (what
+    :meth:`~shipyard.store.base.TrackingStore.purge_experiment` returns)."""
     from shipyard.artifacts.cas import ContentAddressedRepository
-    from shipyard.tracking import gc
 
     artifacts = ws.artifacts
     if not isinstance(artifacts, ContentAddressedRepository):
@@ -291,7 +304,10 @@ def purge(ws: Workspace, kind: Literal["experiment", "run"], ident: str) -> int:
             "database tracking URI (sqlite:// or postgresql://)."
         )
     if kind == "experiment":
-        report = gc.delete_experiment_permanently(ws.store, artifacts, ident)
+        digests = ws.store.purge_experiment(ident)
     else:
-        report = gc.delete_run_permanently(ws.store, artifacts, ident)
-    return report.bytes_freed
+        digests = ws.store.purge_run(ident)
+    # Index entries recorded through the admin API may name digests that are not sha256 (no
+    # blob can hold them); the rows are gone already, so those are simply skipped here.
+    freed = artifacts.release(d for d in digests if _SHA256.fullmatch(d))
+    return {"bytes_freed": freed.bytes_freed, "digests": sorted(digests)}

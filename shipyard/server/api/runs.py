@@ -29,7 +29,7 @@ from shipyard.server._http_util import (
     read_json_object,
     require_str,
 )
-from shipyard.server.api.experiments import max_results_of, purge, view_type_of
+from shipyard.server.api.experiments import PURGED, max_results_of, purge, view_type_of
 from shipyard.server.api.schemas import (
     BOOLEAN,
     EMPTY,
@@ -170,14 +170,13 @@ def _run_status(raw: str) -> str:
             "Delete for good: rows and the artifact bytes nothing else references.",
         ),
     ),
-    response=obj({"bytes_freed": INTEGER}),
+    response=PURGED,
 )
 async def delete_run(request: Request, ws: Workspace) -> Response:
     """Soft-delete a run (restorable), or with ``permanent=true`` delete it for good."""
     run_id = run_id_of(request)
     if optional_bool(query(request), "permanent"):
-        freed = await run_in_threadpool(purge, ws, "run", run_id)
-        return json_response({"bytes_freed": freed})
+        return json_response(await run_in_threadpool(purge, ws, "run", run_id))
     await run_in_threadpool(ws.store.delete_run, run_id)
     return json_response({})
 

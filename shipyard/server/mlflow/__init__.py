@@ -20,7 +20,12 @@ Every request is put to the app's authorizer (:func:`shipyard.server.auth.author
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Route
+from typing import Any
+
+from starlette._utils import get_route_path
+from starlette.datastructures import URLPath
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
+from starlette.types import Receive, Scope, Send
 
 from shipyard.server.mlflow import artifacts, experiments, info, metrics, run_data, runs
 from shipyard.server.mlflow._wire import Endpoint, json_endpoint
@@ -41,16 +46,92 @@ ENDPOINTS: list[Endpoint] = [
 """Every JSON endpoint of the MLflow surface."""
 
 
-def routes(workspace: Workspace) -> list[BaseRoute]:
-    """Every route of the MLflow-compatible API, bound to ``workspace``."""
-    out: list[BaseRoute] = []
+class MlflowRoutes(BaseRoute):
+    """The whole MLflow surface as one route: a prefix test, then a dict lookup by path.
+
+    Starlette's router tries its routes in order, a regular expression each; the MLflow surface
+    has some 60 of them behind Shipyard's own API, which cost more per logging call than the
+    handler's own parsing. Here a path outside the MLflow prefixes is turned away with one
+    ``startswith``, and a fixed path finds its route in one lookup; only the few routes with
+    path parameters (the artifact service) are tried in order.
+    """
+
+    path = PREFIXES[0]
+    """For code that lists an app's routes by path (the MLflow prefix)."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = routes
+        self._fixed: dict[str, Route] = {}
+        self._patterns: list[Route] = []
+        prefixes: dict[str, None] = {}
+        for route in routes:
+            if route.param_convertors:
+                self._patterns.append(route)
+            else:
+                self._fixed.setdefault(route.path, route)
+            # "/api/2.0/mlflow/runs/create" -> "/api/2.0/mlflow/"
+            prefixes["/".join(route.path.split("/")[:4]) + "/"] = None
+        self._prefixes = tuple(prefixes)
+
+    def _find(self, scope: Scope) -> tuple[Match, Scope, Route | None]:
+        path = get_route_path(scope)
+        if not path.startswith(self._prefixes):
+            return Match.NONE, {}, None
+        route = self._fixed.get(path)
+        if route is not None:
+            match, child = route.matches(scope)
+            return match, child, route
+        partial: tuple[Match, Scope, Route | None] = (Match.NONE, {}, None)
+        for route in self._patterns:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return match, child, route
+            if match is Match.PARTIAL and partial[2] is None:
+                partial = (match, child, route)
+        return partial
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        match, child, route = self._find(scope)
+        if route is None:
+            return Match.NONE, {}
+        return match, {**child, "shipyard.mlflow_route": route}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = scope.get("shipyard.mlflow_route")
+        if route is None:  # pragma: no cover - the router calls matches() first
+            _, child, route = self._find(scope)
+            if route is None:
+                raise AssertionError("MlflowRoutes.handle called for a path it does not serve")
+            scope.update(child)
+        await route.handle(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        for route in self.routes:
+            try:
+                return route.url_path_for(name, **path_params)
+            except NoMatchFound:
+                continue
+        raise NoMatchFound(name, path_params)
+
+
+def route_list(workspace: Workspace) -> list[Route]:
+    """Every route of the MLflow-compatible API, bound to ``workspace``, as plain routes."""
+    out: list[Route] = []
     for prefix in PREFIXES:
         for spec in ENDPOINTS:
             endpoint = json_endpoint(spec, workspace)
             out.append(Route(prefix + spec.path, endpoint, methods=list(spec.methods)))
-    out.extend(artifacts.service_routes(workspace))
-    out.extend(info.info_routes(PREFIXES))
+    for route in (*artifacts.service_routes(workspace), *info.info_routes(PREFIXES)):
+        assert isinstance(route, Route)
+        out.append(route)
     return out
 
 
-__all__ = ["ENDPOINTS", "PREFIXES", "routes"]
+def routes(workspace: Workspace) -> list[BaseRoute]:
+    """The MLflow-compatible API, bound to ``workspace``: one :class:`MlflowRoutes`."""
+    return [MlflowRoutes(route_list(workspace))]
+
+
+__all__ = ["ENDPOINTS", "PREFIXES", "MlflowRoutes", "route_list", "routes"]

@@ -7,8 +7,9 @@ path is split into the owner (the run id) and the relative path, which
 :func:`~shipyard.artifacts.paths.clean_path` checks: ``..``, absolute paths, backslashes and NUL
 bytes are a 400 before anything touches storage.
 
-* ``PUT .../<path>`` streams the body into the artifact repository (constant memory: the
-  repository reads the request stream chunk by chunk from a worker thread).
+* ``PUT .../<path>`` streams the body into the artifact repository (constant memory: a task
+  receives the body ~1 MiB at a time into a short queue, which the repository reads from a
+  worker thread, so receiving overlaps hashing and writing).
 * ``GET .../<path>`` streams a file back (sendfile when the bytes are on local disk); a missing
   file or a folder is a 404 ``RESOURCE_DOES_NOT_EXIST``.
 * ``GET ...?path=<dir>`` lists a folder's immediate children by *basename*; a file, a missing
@@ -20,10 +21,11 @@ from __future__ import annotations
 
 import io
 import mimetypes
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import anyio.from_thread
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
@@ -88,33 +90,68 @@ def _check_upload_target(ws: Workspace, exp_id: str, rid: str) -> None:
         )
 
 
+PREFETCH_CHUNKS = 4
+"""How many ~1 MiB pieces of an upload may wait, received, for the thread that stores them."""
+
+_Piece = bytes | BaseException | None
+
+
 class _RequestBody(io.RawIOBase):
     """A blocking, readable view of an ASGI request body, for code running in a worker thread.
 
-    Each refill pulls the next chunk from the event loop, so an upload of any size holds one
-    chunk in memory at a time."""
+    :meth:`pump` runs on the event loop and receives the body while the thread hashes and
+    writes what came before: it gathers the server's ~64 KiB chunks into ~1 MiB pieces and
+    queues at most :data:`PREFETCH_CHUNKS` of them, so an upload of any size holds a few MiB in
+    memory, and receiving overlaps storing. A failure to receive (the client went away) is
+    handed to the reader, which raises it, so a cut-off upload is never stored as a file."""
 
     def __init__(self, request: Request) -> None:
-        self._chunks: AsyncIterator[bytes] = request.stream().__aiter__()
+        self._request = request
+        self._send, self._recv = anyio.create_memory_object_stream[_Piece](PREFETCH_CHUNKS)
         self._buf = memoryview(b"")
         self._eof = False
 
-    async def _next_chunk(self) -> bytes | None:
-        try:
-            return await self._chunks.__anext__()
-        except StopAsyncIteration:
-            return None
+    async def pump(self) -> None:
+        """Receive the whole body into the queue (runs as a task beside the storing thread)."""
+        async with self._send:
+            parts: list[bytes] = []
+            size = 0
+            try:
+                async for chunk in self._request.stream():
+                    if not chunk:
+                        continue
+                    parts.append(chunk)
+                    size += len(chunk)
+                    if size >= CHUNK_SIZE:
+                        await self._send.send(b"".join(parts))
+                        parts, size = [], 0
+                if parts:
+                    await self._send.send(b"".join(parts))
+                await self._send.send(None)
+            except anyio.get_cancelled_exc_class():
+                raise
+            except Exception as exc:  # handed to the reader, which raises it
+                await self._send.send(exc)
 
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        self._recv.close()
+        super().close()
+
     def readinto(self, b: Any) -> int:
         while not self._buf and not self._eof:
-            chunk = anyio.from_thread.run(self._next_chunk)
-            if chunk is None:
+            try:
+                piece = anyio.from_thread.run(self._recv.receive)
+            except anyio.EndOfStream:
+                piece = ConnectionError("the upload's request body ended without its last piece")
+            if isinstance(piece, BaseException):
+                raise piece
+            if piece is None:
                 self._eof = True
             else:
-                self._buf = memoryview(chunk)
+                self._buf = memoryview(piece)
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]
@@ -126,8 +163,20 @@ async def upload(request: Request, ws: Workspace, path: str) -> Response:
     exp_id, rid, rel = _require_run_path(path, allow_root=False)
     await authorize(request, "write", f"run:{rid}")
     await run_in_threadpool(_check_upload_target, ws, exp_id, rid)
-    body = io.BufferedReader(_RequestBody(request), CHUNK_SIZE)
-    await run_in_threadpool(ws.artifacts.upload, rid, rel, body)
+    source = _RequestBody(request)
+    body = io.BufferedReader(source, CHUNK_SIZE)
+    error: Exception | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(source.pump)
+        try:
+            await run_in_threadpool(ws.artifacts.upload, rid, rel, body)
+        except Exception as exc:  # raised below, outside the task group (which would wrap it)
+            error = exc
+        # Stored, or failed before reading everything: stop receiving either way.
+        tg.cancel_scope.cancel()
+    source.close()
+    if error is not None:
+        raise error
     return json_response({})
 
 
@@ -150,8 +199,14 @@ async def download(request: Request, ws: Workspace, path: str) -> Response:
     local = await run_in_threadpool(_find_file, ws, rid, rel, path)
     media_type = mimetypes.guess_type(rel)[0] or "application/octet-stream"
     if local is not None:
-        return FileResponse(local, media_type=media_type)
+        return _FileResponse(local, media_type=media_type)
     return StreamingResponse(iterate_in_threadpool(_iter_file(ws, rid, rel)), media_type=media_type)
+
+
+class _FileResponse(FileResponse):
+    """A file sent in 1 MiB reads (Starlette reads 64 KiB, one worker-thread hop each)."""
+
+    chunk_size = CHUNK_SIZE
 
 
 def _find_file(ws: Workspace, owner: str, rel: str, path: str) -> Path | None:

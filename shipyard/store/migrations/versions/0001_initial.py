@@ -123,7 +123,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", "key", name="pk_latest_metrics"),
     )
-    op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value", "run_id"])
+    op.create_index(
+        "ix_latest_metrics_key_value", "latest_metrics", ["key", "is_nan", "value", "run_id"]
+    )
 
     op.create_table(
         "datasets",

@@ -1,0 +1,26 @@
+"""The model registry service (a services-layer package over the registry store).
+
+* :class:`Registry`: models, versions, aliases, approvals, audit trail, deletion that frees bytes.
+* :func:`resolve_model_uri`: ``models:/name/3`` / ``@alias`` / ``/latest`` -> where the package
+  files are in ``workspace.artifacts``.
+* :func:`lineage_of` / :func:`versions_trained_on`: version <-> run <-> datasets.
+"""
+
+from __future__ import annotations
+
+from shipyard.registry.lineage import lineage_of, versions_trained_on
+from shipyard.registry.registry import ReferenceCheck, Registry, resolve_model_uri
+from shipyard.registry.uris import ModelUri, parse_model_uri, parse_runs_uri
+from shipyard.store.registry import ALL_ALIASES
+
+__all__ = [
+    "ALL_ALIASES",
+    "ModelUri",
+    "ReferenceCheck",
+    "Registry",
+    "lineage_of",
+    "parse_model_uri",
+    "parse_runs_uri",
+    "resolve_model_uri",
+    "versions_trained_on",
+]
