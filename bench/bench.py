@@ -55,7 +55,7 @@ import psutil
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 MIB = 1024 * 1024
-WORKLOADS = ("a", "b", "c", "d", "e")
+WORKLOADS = ("a", "b", "c", "d", "e", "f")
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,15 @@ class Sizes:
     repeat: int  # repetitions of (a)-(d)
     populate_workers: int  # (c) client processes writing the search runs in parallel
     default_workers_start: bool  # (e) also time MLflow's default (multi-worker) start
+    versions: int = 100  # (f) model versions registered per measurement
+    loads: int = 20  # (f) warm loads by alias per measurement
 
 
 FULL = Sizes(200, 10_000, 5, 10_000, 7, (5, 50), 5, 3, 3, 4, True)
-QUICK = Sizes(20, 1_000, 3, 300, 3, (2, 10), 2, 1, 1, 2, False)
+QUICK = Sizes(20, 1_000, 3, 300, 3, (2, 10), 2, 1, 1, 2, False, 10, 5)
+
+REGISTRY_PAIRS = (("mlflow", "shipyard"), ("mlflow", "mlflow"), ("shipyard", "shipyard"))
+"""The pairs of (f): the model registry has no raw-HTTP driver."""
 
 CLIENT_PAIRS = (
     ("http", "shipyard"),
@@ -420,6 +425,7 @@ class Bench:
         self.results = Results()
         self.servers: dict[str, Server] = {}
         self.workers: dict[tuple[str, str], Worker] = {}
+        self._embedded: Worker | None = None
 
     # -- servers and clients for (a)-(d)
 
@@ -436,7 +442,7 @@ class Bench:
             self.workers[(driver, system)] = Worker(self.envs, driver, self.servers[system])
 
     def stop_servers(self) -> None:
-        for worker in self.workers.values():
+        for worker in [*self.workers.values(), *([self._embedded] if self._embedded else [])]:
             worker.close()
         for server in self.servers.values():
             server.stop()
@@ -617,6 +623,40 @@ class Bench:
                     f"server peak RSS {peak:,.0f} MB (+{peak - before / MIB:,.0f})"
                 )
 
+    # -- (f)
+
+    def workload_f(self, rep: int) -> None:
+        n, loads = self.sizes.versions, self.sizes.loads
+        workers = [self.workers[p] for p in REGISTRY_PAIRS]
+        k = rep % len(workers)
+        embedded = self.embedded_worker()
+        for worker in [*workers[k:], *workers[:k], embedded]:
+            exp = f"f-registry-{worker.driver}-r{rep}"
+            ans = worker.call("registry", experiment=exp, versions=n, loads=loads)
+            if not record(self.results, "f", worker, ans, rep=rep):
+                continue
+            reg = ans["register_seconds"] / n * 1000
+            alias = ans["alias_seconds"] / n * 1000
+            load = ans["load_seconds"] / loads * 1000
+            self.results.add("f_register", worker.label, reg)
+            self.results.add("f_alias", worker.label, alias)
+            self.results.add("f_load", worker.label, load)
+            log(
+                f"    f registry {worker.label:<19} register {reg:7.2f} ms/version  "
+                f"alias {alias:7.2f} ms/move  load by alias {load:7.2f} ms"
+            )
+
+    def embedded_worker(self) -> Worker:
+        """Shipyard's SDK on an embedded workspace of its own (SQLite + local folder)."""
+        if self._embedded is None:
+            db = self.envs.workdir / "embedded" / "shipyard.db"
+            db.parent.mkdir(parents=True, exist_ok=True)
+            self._embedded = Worker(
+                self.envs, "shipyard-store", self.servers["shipyard"], f"sqlite:///{db}"
+            )
+            self._embedded.label = "sdk (embedded)"
+        return self._embedded
+
     # -- (e)
 
     def workload_e(self) -> None:
@@ -712,9 +752,9 @@ class Bench:
         if "e" in self.only:
             log("\n(e) import time, server start, idle memory")
             self.workload_e()
-        if not self.only & {"a", "b", "c", "d"}:
+        if not self.only & {"a", "b", "c", "d", "f"}:
             return
-        log("\nStarting the servers for (a)-(d)")
+        log("\nStarting the servers for (a)-(d) and (f)")
         try:
             self.start_servers()
             experiment_ids: dict[str, str] = {}
@@ -731,6 +771,8 @@ class Bench:
                     self.workload_c(rep, experiment_ids)
                 if "d" in self.only:
                     self.workload_d(rep)
+                if "f" in self.only:
+                    self.workload_f(rep)
             if "c" in self.only:
                 self.workload_c_list(experiment_ids)
             for system, server in self.servers.items():
@@ -798,6 +840,31 @@ def table_rows(sizes: Sizes) -> list[tuple[str, list[Row]]]:
         ),
         Row("(e) idle server RSS, MB", "e_idle_rss", False, "<200 MB", lambda r, s: s < 200),
     ]
+    n = sizes.versions
+    registry_mlflow = [
+        Row(
+            f"(f) register {n} versions, ms/version",
+            "f_register",
+            False,
+            ">=3x",
+            lambda r, s: r >= 3,
+        ),
+        Row("(f) move an alias, ms", "f_alias", False),
+        Row("(f) load models:/name@alias (warm), ms", "f_load", False),
+    ]
+    registry_sdk = [
+        Row(
+            f"(f) register {n} versions, ms/version",
+            "f_register",
+            False,
+            ">=10x",
+            lambda r, s: r >= 10,
+        ),
+        Row("(f) move an alias, ms", "f_alias", False),
+        Row(
+            "(f) load models:/name@alias (warm), ms", "f_load", False, "<50 ms", lambda r, s: s < 50
+        ),
+    ]
     return [
         (
             "Raw HTTP (the same client code) -> Shipyard server  vs  -> MLflow server (server speed)",
@@ -812,6 +879,14 @@ def table_rows(sizes: Sizes) -> list[tuple[str, list[Row]]]:
             tracking,
         ),
         ("Start-up and memory (server-side, no client)", startup),
+        (
+            "Model registry: MLflow client -> Shipyard server  vs  MLflow client -> MLflow server",
+            registry_mlflow,
+        ),
+        (
+            "Model registry: Shipyard SDK -> Shipyard server  vs  MLflow client -> MLflow server",
+            registry_sdk,
+        ),
     ]
 
 
@@ -824,6 +899,8 @@ def summarize(results: Results, sizes: Sizes) -> list[dict[str, Any]]:
         ("mlflow -> shipyard", "mlflow -> mlflow"),
         ("sdk -> shipyard", "mlflow -> mlflow"),
         ("shipyard", "mlflow"),
+        ("mlflow -> shipyard", "mlflow -> mlflow"),
+        ("sdk -> shipyard", "mlflow -> mlflow"),
     ]
     for (title, rows), (ours, theirs) in zip(sections, pair_sets, strict=True):
         for row in rows:
@@ -913,7 +990,15 @@ def print_table(summary: list[dict[str, Any]], results: Results) -> None:
         ("e_ready_default", "(e) MLflow server ready with its default workers", "s"),
         ("e_idle_rss_default", "(e) MLflow idle RSS with its default workers", "MB"),
         ("rss_after", "server RSS after the workloads", "MB"),
+        ("f_register", "(f) register a version", "ms"),
+        ("f_alias", "(f) move an alias", "ms"),
+        ("f_load", "(f) load models:/name@alias (warm)", "ms"),
     ):
+        if fig.startswith("f_"):
+            vals = results.samples.get(fig, {}).get("sdk (embedded)")
+            if vals:
+                extra.append(f"  {label} [sdk (embedded)]: {fmt_samples(vals)} {unit}")
+            continue
         for pair, vals in results.samples.get(fig, {}).items():
             extra.append(f"  {label} [{pair}]: {fmt_samples(vals)} {unit}")
     for fig, label in (("a_single_cpu", "(a) single call"), ("a_batch_cpu", "(a) log-batch call")):
@@ -952,7 +1037,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         default=",".join(WORKLOADS),
-        help="comma-separated workloads to run: a,b,c,d,e (default: all)",
+        help="comma-separated workloads to run: a,b,c,d,e,f (default: all)",
     )
     p.add_argument("--repeat", type=int, help="repetitions of (a)-(d)")
     p.add_argument("--runs", type=int, help="(a) runs per measurement")
@@ -966,6 +1051,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "database (direct, default) or through the servers' APIs (http, much slower for MLflow)",
     )
     p.add_argument("--artifact-mb", help="(d) comma-separated artifact sizes in MiB")
+    p.add_argument("--versions", type=int, help="(f) model versions registered per measurement")
     p.add_argument(
         "--shipyard-python",
         default=sys.executable,
@@ -989,7 +1075,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def sizes_from(args: argparse.Namespace) -> Sizes:
     base = QUICK if args.quick else FULL
     changes: dict[str, Any] = {}
-    for name in ("repeat", "runs", "history_points", "search_runs"):
+    for name in ("repeat", "runs", "history_points", "search_runs", "versions"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.artifact_mb:

@@ -60,6 +60,7 @@ class MlflowDriver:
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
 
+        self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         self._metric, self._param, self._tag = Metric, Param, RunTag
 
@@ -136,6 +137,34 @@ class MlflowDriver:
     def download(self, run_id: str, name: str, dest: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, name, str(dest)))
 
+    # (f) the model registry
+
+    def log_model(self, run_id: str, model: Any, example: Any) -> dict[str, str]:
+        import mlflow
+        import mlflow.sklearn
+
+        mlflow.set_tracking_uri(self.uri)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.sklearn.log_model(model, name="model", input_example=example)
+        return {"source": info.model_uri, "run_id": run_id, "model_id": info.model_id}
+
+    def create_model(self, name: str) -> None:
+        self.client.create_registered_model(name)
+
+    def register(self, name: str, source: dict[str, str]) -> int:
+        mv = self.client.create_model_version(
+            name, source["source"], run_id=source["run_id"], model_id=source["model_id"]
+        )
+        return int(mv.version)
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        self.client.set_registered_model_alias(name, alias, str(version))
+
+    def load(self, uri: str) -> Any:
+        import mlflow.pyfunc
+
+        return mlflow.pyfunc.load_model(uri)
+
 
 class ShipyardDriver:
     """Shipyard's own SDK (``shipyard.Client``) against a Shipyard server."""
@@ -146,6 +175,7 @@ class ShipyardDriver:
 
         self.client = shipyard.Client(tracking_uri=uri)
         self._metric = Metric
+        self._registry: Any = None
 
     def create_experiment(self, name: str) -> str:
         return str(self.client.create_experiment(name))
@@ -216,6 +246,40 @@ class ShipyardDriver:
 
     def download(self, run_id: str, name: str, dest: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, name, dest))
+
+    # (f) the model registry
+
+    def log_model(self, run_id: str, model: Any, example: Any) -> dict[str, str]:
+        import shipyard
+
+        info = shipyard.log_model(
+            model, "model", input_example=example, run_id=run_id, client=self.client
+        )
+        return {"source": info.model_uri, "run_id": run_id}
+
+    def create_model(self, name: str) -> None:
+        self.registry.create_model(name)
+
+    def register(self, name: str, source: dict[str, str]) -> int:
+        return self.registry.register_model_version(
+            name, source["source"], run_id=source["run_id"]
+        ).version
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        self.registry.set_alias(name, alias, version)
+
+    def load(self, uri: str) -> Any:
+        import shipyard
+
+        return shipyard.load_model(uri, workspace=self.client.workspace)
+
+    @property
+    def registry(self) -> Any:
+        if self._registry is None:
+            from shipyard.registry import Registry
+
+            self._registry = Registry(self.client.workspace)
+        return self._registry
 
 
 class HttpDriver:
@@ -622,6 +686,61 @@ def artifact(d: Driver, experiment: str, size_mb: int, workdir: str) -> dict[str
         shutil.rmtree(base, ignore_errors=True)
 
 
+def registry(d: Driver, experiment: str, versions: int, loads: int) -> dict[str, Any]:
+    """(f) log a small scikit-learn model, register it ``versions`` times, move alias
+    ``champion`` across every version, then load ``models:/<name>@champion`` ``loads`` times in
+    this (warm) process after one uncounted load."""
+    if isinstance(d, HttpDriver | MlflowStoreDriver):
+        raise RuntimeError(f"{type(d).__name__} has no model registry workload")
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=5000).fit(X, y)
+    exp = d.create_experiment(experiment)
+    run_id = d.create_run(exp)
+    source = d.log_model(run_id, model, X.head(3))
+    d.end_run(run_id)
+    name = f"{experiment}-model"
+    d.create_model(name)
+    reg, alias, load = Timer(), Timer(), Timer()
+    got = []
+    with reg:
+        for _ in range(versions):
+            got.append(d.register(name, source))
+    if got != list(range(1, versions + 1)):
+        raise RuntimeError(f"registered versions {got[:5]}..., expected 1..{versions}")
+    with alias:
+        for version in got:
+            d.set_alias(name, "champion", version)
+    uri = f"models:/{name}@champion"
+    expected = model.predict(X.head(50))
+    first = d.load(uri)
+    predicted = [int(v) for v in _as_list(first.predict(X.head(50)))]
+    if predicted != [int(v) for v in expected]:
+        raise RuntimeError(f"{uri} predicts differently from the logged model")
+    with load:
+        for _ in range(loads):
+            d.load(uri)
+    return {
+        "seconds": reg.seconds + alias.seconds + load.seconds,
+        "client_cpu": reg.cpu + alias.cpu + load.cpu,
+        "ops": versions * 2 + loads,
+        "register_seconds": reg.seconds,
+        "alias_seconds": alias.seconds,
+        "load_seconds": load.seconds,
+    }
+
+
+def _as_list(values: Any) -> list[Any]:
+    """Predictions as a list, whatever container the client returns."""
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy()
+    if hasattr(values, "ravel"):
+        values = values.ravel()
+    return list(values)
+
+
 COMMANDS: dict[str, Callable[..., dict[str, Any]]] = {
     "logging_single": logging_single,
     "logging_batch": logging_batch,
@@ -632,6 +751,7 @@ COMMANDS: dict[str, Callable[..., dict[str, Any]]] = {
     "search": search,
     "list_all": list_all,
     "artifact": artifact,
+    "registry": registry,
 }
 
 

@@ -56,12 +56,14 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
         Schema,
         Signature,
         TensorSpec,
+        import_mlflow_model,
         infer_signature,
         load_model,
         log_model,
         register_flavor,
         save_model,
     )
+    from shipyard.registry.card import render_model_card
     from shipyard.tracking.client import Client
     from shipyard.tracking.fluent import (
         ActiveRun,
@@ -135,11 +137,14 @@ _EXPORTS: dict[str, str] = {
     "Schema": "shipyard.models",
     "Signature": "shipyard.models",
     "TensorSpec": "shipyard.models",
+    "import_mlflow_model": "shipyard.models",
     "infer_signature": "shipyard.models",
     "load_model": "shipyard.models",
     "log_model": "shipyard.models",
     "register_flavor": "shipyard.models",
     "save_model": "shipyard.models",
+    # registry
+    "render_model_card": "shipyard.registry.card",
     # tracking
     "Client": "shipyard.tracking.client",
     "ActiveRun": "shipyard.tracking.fluent",

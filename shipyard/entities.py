@@ -386,3 +386,64 @@ _FIELDS.update(
         for cls in (ModelVersion, RegisteredModel, Approval, RegistryEvent)
     }
 )
+
+
+# ---------------------------------------------------------------------------- logged models
+
+
+class LoggedModelStatus(StrEnum):
+    """MLflow 3's upload states of a logged model: created ``PENDING``, then finalized."""
+
+    PENDING = "LOGGED_MODEL_PENDING"
+    READY = "LOGGED_MODEL_READY"
+    UPLOAD_FAILED = "LOGGED_MODEL_UPLOAD_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelRegistration:
+    """A registry version made from a logged model's files."""
+
+    name: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModel:
+    """A model logged into an experiment (MLflow 3's ``LoggedModel``), with files of its own.
+
+    Its files live in the artifact index under ``storage_owner`` (the ``model_id``, ``m-`` and 32
+    hex digits). ``metrics`` are the metric points runs logged with this ``model_id``;
+    ``registrations`` the registry versions registered from it (``models:/<model_id>``).
+    Deleting one only marks it ``deleted`` (``lifecycle_stage``); its files stay until the
+    experiment is purged.
+    """
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_uri: str
+    status: str = LoggedModelStatus.PENDING
+    status_message: str | None = None
+    creator_id: str = ""
+    model_type: str | None = None
+    source_run_id: str | None = None
+    creation_timestamp: int = 0
+    last_updated_timestamp: int = 0
+    lifecycle_stage: str = LifecycleStage.ACTIVE
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[Metric, ...] = ()
+    registrations: tuple[LoggedModelRegistration, ...] = ()
+
+    @property
+    def storage_owner(self) -> str:
+        """The artifact-index owner of the model's files."""
+        return self.model_id
+
+
+@dataclass(frozen=True, slots=True)
+class RunModels:
+    """The logged models a run used (``inputs``) and produced (``outputs``: model id -> step)."""
+
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[tuple[str, int], ...] = ()

@@ -7,8 +7,8 @@ only on the settings:
 * tracking URI ``sqlite:///...`` / ``postgresql://...``: :class:`SqlTrackingStore`, with artifacts
   content-addressed in the byte store named by the artifact URI (a folder or ``s3://...``), and
   the model registry (:class:`SqlRegistryStore`) in the same database, on the same engine;
-* tracking URI ``http(s)://...``: the REST store and REST artifact repository of a Shipyard server
-  (the registry is not reachable through a server yet).
+* tracking URI ``http(s)://...``: the REST store, REST artifact repository and REST registry
+  store of a Shipyard server, sharing one HTTP connection pool.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from shipyard.artifacts.base import ArtifactRepository
 from shipyard.config import Settings
 from shipyard.errors import ShipyardError
 from shipyard.store.base import TrackingStore
+from shipyard.store.logged_models import LoggedModelStore
 from shipyard.store.registry import RegistryStore
 
 
@@ -29,19 +30,25 @@ class Workspace:
     artifacts: ArtifactRepository
     registry_store: RegistryStore | None = None
     """The model registry's store; ``None`` where the workspace has none (see :attr:`registry`)."""
+    logged_model_store: LoggedModelStore | None = None
+    """MLflow 3 logged models' store (SQL workspaces only; see :attr:`logged_models`)."""
+
+    @property
+    def logged_models(self) -> LoggedModelStore:
+        """The logged-model store (what the MLflow-compatible server serves as logged models)."""
+        if self.logged_model_store is None:
+            raise ShipyardError(
+                "This workspace has no logged-model store: logged models are served by a "
+                "Shipyard server from its database, not through one. Open the workspace with a "
+                "sqlite:/// or postgresql:// tracking URI to use them."
+            )
+        return self.logged_model_store
 
     @property
     def registry(self) -> RegistryStore:
         """The model registry's metadata store (the services use :class:`shipyard.registry.Registry`
         over it)."""
         if self.registry_store is None:
-            if self.settings.is_remote:
-                raise ShipyardError(
-                    f"The model registry is not available through a Shipyard server yet "
-                    f"(tracking URI {self.settings.tracking_uri}). Use the registry on the "
-                    "server's machine, with SHIPYARD_TRACKING_URI set to its database "
-                    "(sqlite:///... or postgresql://...)."
-                )
             raise ShipyardError(
                 "This workspace was built without a model registry store; open it with "
                 "Workspace.open(settings) to get one."
@@ -56,9 +63,15 @@ class Workspace:
             from shipyard._http import HttpClient
             from shipyard.artifacts.rest import RestArtifactRepository
             from shipyard.store.rest import RestTrackingStore
+            from shipyard.store.rest_registry import RestRegistryStore
 
             http = HttpClient(settings.tracking_uri, token=settings.http_token)
-            return cls(settings, RestTrackingStore(http), RestArtifactRepository(http))
+            return cls(
+                settings,
+                RestTrackingStore(http),
+                RestArtifactRepository(http),
+                RestRegistryStore(http),
+            )
 
         from shipyard.artifacts.cas import ContentAddressedRepository
         from shipyard.artifacts.registry import open_byte_store
@@ -73,12 +86,22 @@ class Workspace:
             store.close()
             raise
         artifacts = ContentAddressedRepository(store, blobs, settings.tmp_dir)
-        return cls(settings, store, artifacts, SqlRegistryStore(store.database))
+        from shipyard.store.sql_logged_models import SqlLoggedModelStore
+
+        return cls(
+            settings,
+            store,
+            artifacts,
+            SqlRegistryStore(store.database),
+            logged_model_store=SqlLoggedModelStore(store.database),
+        )
 
     def close(self) -> None:
         self.artifacts.close()
         if self.registry_store is not None:
             self.registry_store.close()
+        if self.logged_model_store is not None:
+            self.logged_model_store.close()
         self.store.close()
 
     def __enter__(self) -> Workspace:

@@ -34,7 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 NO_TEST = "<!-- no-test -->"
-DOC_PAGES = ("index", "tracking", "configuration", "server", "cli", "storage", "errors")
+DOC_PAGES = (
+    "index", "tracking", "configuration", "server", "cli", "storage", "errors", "registry"
+)  # fmt: skip
 
 
 def _read(path: Path) -> str:

@@ -1,4 +1,11 @@
-"""Artifact files of runs on a Shipyard server, streamed over its REST API.
+"""Artifact files of runs and registered model versions on a Shipyard server, streamed over its
+REST API.
+
+An owner is a run (``/api/v1/runs/<run_id>/artifacts...``) or, when it starts with
+:data:`~shipyard.store.registry.STORAGE_OWNER_PREFIX`, the files of a registered model version
+(``/api/v1/model-versions/<storage_owner>/artifacts...``, read-only). So
+:func:`shipyard.registry.resolve_model_uri` and ``load_model("models:/...")`` work against a
+server as they do embedded.
 
 Uploads send the source in 1 MiB chunks (with its length when known, so proxies see an ordinary
 request); downloads hand back a file object that reads the response as it arrives. Neither holds
@@ -21,11 +28,23 @@ from shipyard._http import HttpClient
 from shipyard.artifacts.base import CHUNK_SIZE, ArtifactRepository
 from shipyard.artifacts.paths import clean_path
 from shipyard.entities import ArtifactInfo
-from shipyard.errors import StoreUnavailable
+from shipyard.errors import InvalidState, StoreUnavailable
+from shipyard.store.registry import STORAGE_OWNER_PREFIX
 
 
-def _run_url(owner: str) -> str:
-    return f"/api/v1/runs/{quote(owner, safe='')}"
+def _owner_url(owner: str) -> str:
+    """The URL of a run, or of a model version's files."""
+    kind = "model-versions" if owner.startswith(STORAGE_OWNER_PREFIX) else "runs"
+    return f"/api/v1/{kind}/{quote(owner, safe='')}"
+
+
+def _writable(owner: str) -> str:
+    if owner.startswith(STORAGE_OWNER_PREFIX):
+        raise InvalidState(
+            f"{owner} holds the files of a registered model version, which never change; log "
+            "the files to a run and register them as a new version instead."
+        )
+    return _owner_url(owner)
 
 
 class RestArtifactRepository(ArtifactRepository):
@@ -44,7 +63,7 @@ class RestArtifactRepository(ArtifactRepository):
         headers = {"Content-Type": "application/octet-stream"}
         if body.size is not None:
             headers["Content-Length"] = str(body.size)
-        url = f"{_run_url(owner)}/artifacts/{quote(path, safe='/')}"
+        url = f"{_writable(owner)}/artifacts/{quote(path, safe='/')}"
         resp = self.http.send("PUT", url, content=body, headers=headers)
         return ArtifactInfo.from_json(resp.json()["artifact"])
 
@@ -55,25 +74,25 @@ class RestArtifactRepository(ArtifactRepository):
     def open(self, owner: str, path: str) -> BinaryIO:
         """A file object streaming file ``path`` from the server; close it when done."""
         path = clean_path(path)
-        stream = self.http.stream("GET", f"{_run_url(owner)}/artifacts/{quote(path, safe='/')}")
+        stream = self.http.stream("GET", f"{_owner_url(owner)}/artifacts/{quote(path, safe='/')}")
         response = stream.__enter__()  # raises NotFound etc. before anything is returned
         raw = ResponseReader(response, stream)
         return io.BufferedReader(raw, CHUNK_SIZE)  # type: ignore[return-value]
 
     def list(self, owner: str, path: str = "") -> list[ArtifactInfo]:
         path = clean_path(path, allow_root=True)
-        answer = self.http.call("GET", f"{_run_url(owner)}/artifacts", params={"path": path})
+        answer = self.http.call("GET", f"{_owner_url(owner)}/artifacts", params={"path": path})
         return [ArtifactInfo.from_json(a) for a in answer["artifacts"]]
 
     def stat(self, owner: str, path: str) -> ArtifactInfo:
         path = clean_path(path)
-        answer = self.http.call("GET", f"{_run_url(owner)}/artifact-info/{quote(path, safe='/')}")
+        answer = self.http.call("GET", f"{_owner_url(owner)}/artifact-info/{quote(path, safe='/')}")
         return ArtifactInfo.from_json(answer["artifact"])
 
     def delete(self, owner: str, path: str = "") -> None:
         path = clean_path(path, allow_root=True)
         suffix = f"/{quote(path, safe='/')}" if path else ""
-        self.http.call("DELETE", f"{_run_url(owner)}/artifacts{suffix}")
+        self.http.call("DELETE", f"{_writable(owner)}/artifacts{suffix}")
 
     def free(self, digests: set[str]) -> int:
         """Nothing to do: the server frees bytes when files and runs are deleted."""

@@ -170,3 +170,20 @@ def collect_pages(
         token = page.next_page_token
         if not token or not all_pages or (limit is not None and len(items) >= limit):
             return items, token
+
+
+def model_ref(ref: str) -> tuple[str, str | None]:
+    """A model or a version the user named.
+
+    ``NAME`` names a model: ``(NAME, None)``. ``NAME/3``, ``NAME@alias``, ``NAME/latest`` and
+    ``models:/...`` URIs name a version: ``(name, "models:/...")``.
+    """
+    from shipyard.registry.uris import MODELS_SCHEME, parse_model_uri
+
+    text = ref.strip()
+    if not text:
+        raise click.BadParameter("name a model, as in churn, churn/3 or churn@champion.")
+    if not text.startswith(MODELS_SCHEME) and "/" not in text and "@" not in text:
+        return text, None
+    uri = text if text.startswith(MODELS_SCHEME) else MODELS_SCHEME + text
+    return parse_model_uri(uri).name, uri

@@ -28,6 +28,8 @@ from shipyard.cli.artifacts import artifacts
 from shipyard.cli.db import db
 from shipyard.cli.experiments import experiments
 from shipyard.cli.gc import gc
+from shipyard.cli.lineage import lineage
+from shipyard.cli.models import models
 from shipyard.cli.runs import runs
 from shipyard.cli.server import server
 from shipyard.errors import ShipyardError
@@ -102,7 +104,8 @@ class ShipyardGroup(click.Group):
 @click.version_option(__version__, "--version", "-V", prog_name="shipyard")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, tracking_uri: str | None) -> None:
-    """Shipyard: track experiments, manage their runs and artifacts, and serve a team.
+    """Shipyard: track experiments, manage their runs, artifacts and registered models, and
+    serve a team.
 
     Works on the embedded workspace in ./.shipyard unless --home or --tracking-uri point
     elsewhere. Every command that shows something accepts --json.
@@ -116,6 +119,8 @@ def cli(ctx: click.Context, home: str | None, tracking_uri: str | None) -> None:
 cli.add_command(experiments)
 cli.add_command(runs)
 cli.add_command(artifacts)
+cli.add_command(models)
+cli.add_command(lineage)
 cli.add_command(db)
 cli.add_command(gc)
 cli.add_command(server)

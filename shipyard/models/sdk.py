@@ -71,18 +71,27 @@ def log_model(
 ) -> ModelInfo:
     """Save ``model`` as a package and log it as artifacts ``<name>/`` of a run.
 
-    The run is ``run_id``, else the active run (one is started if none is). The manifest records
-    the run id, the run's latest metrics and the datasets it used. With
+    The run is ``run_id``, else the active run; with no active run, one is started (through
+    ``client`` when given: a run in experiment ``0``, ended once the model is logged). The
+    manifest records the run id, the run's latest metrics and the datasets it used. With
     ``registered_model_name``, the package is also registered as a new version of that model.
     Returns a :class:`ModelInfo` whose ``model_uri`` is ``runs:/<run_id>/<name>``.
     """
     from shipyard.tracking import fluent
 
     path = clean_path(name)
-    client = client or fluent.get_client()
+    own_run = False
     if run_id is None:
         active = fluent.active_run()
-        run_id = active.run_id if active is not None else fluent.start_run().run_id
+        if active is not None:
+            run_id = active.run_id
+        elif client is None:
+            run_id = fluent.start_run().run_id
+        else:
+            # A client of its own, no active run: a run of that client's, ended once logged.
+            run_id = client.create_run("0").info.run_id
+            own_run = True
+    client = client or fluent.get_client()
     run = client.get_run(run_id)
     ws = client.workspace
     if ws.artifacts.list(run_id, path):
@@ -116,6 +125,8 @@ def log_model(
             extra_requirements=extra_requirements,
         )
         client.log_artifacts(run_id, folder, path)
+    if own_run:
+        client.set_terminated(run_id)
     uri = f"runs:/{run_id}/{path}"
     version = None
     if registered_model_name:
@@ -194,6 +205,9 @@ def _load_from_store(ws: Workspace, owner: str, path: str, uri: str) -> LoadedMo
         with ws.artifacts.open(owner, manifest_path) as f:
             manifest = Manifest.parse(f.read(), f"{uri}/{MANIFEST}")
     except NotFound:
+        converted = _load_mlflow_folder(ws, owner, path, uri)
+        if converted is not None:
+            return converted
         raise NotFound(
             f"{uri} holds no Shipyard model package (no {MANIFEST} at {path!r} of {owner}). "
             "Check the run id and the name the model was logged under."
@@ -208,6 +222,36 @@ def _load_from_store(ws: Workspace, owner: str, path: str, uri: str) -> LoadedMo
     if not folder.is_dir():
         _download(ws, owner, path, folder, manifest, uri)
     return load_package(folder, manifest=manifest, uri=uri)
+
+
+def _load_mlflow_folder(ws: Workspace, owner: str, path: str, uri: str) -> LoadedModel | None:
+    """Load an MLflow model folder (``MLmodel`` at ``path``), as ``mlflow.<flavor>.log_model``
+    writes them through Shipyard's MLflow API, converted into a Shipyard package in the cache
+    (see :mod:`shipyard.models.mlflow_import`). ``None`` when there is no ``MLmodel`` there."""
+    from shipyard.models.mlflow_import import MLMODEL, convert_mlflow_model
+
+    try:
+        mlmodel = ws.artifacts.stat(owner, f"{path}/{MLMODEL}" if path else MLMODEL)
+    except NotFound:
+        return None
+    if not mlmodel.digest:  # pragma: no cover - every store records digests
+        return None
+    # An MLmodel file names its model (model_uuid, utc_time_created): its digest keys the cache.
+    folder = ws.settings.home / CACHE_FOLDER / f"mlflow-{mlmodel.digest}"
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".mlflow.", dir=folder.parent))
+        try:
+            root = ws.artifacts.download(owner, path, staging / "src")
+            convert_mlflow_model(root, staging / "package")
+            try:
+                os.rename(staging / "package", folder)
+            except OSError:
+                if not folder.is_dir():  # not a concurrent load of the same model
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return load_package(folder, uri=uri)
 
 
 def _download(

@@ -4,10 +4,12 @@
 * :func:`resolve_model_uri`: ``models:/name/3`` / ``@alias`` / ``/latest`` -> where the package
   files are in ``workspace.artifacts``.
 * :func:`lineage_of` / :func:`versions_trained_on`: version <-> run <-> datasets.
+* :func:`render_model_card` / :func:`model_card`: one version's model card (Markdown, HTML).
 """
 
 from __future__ import annotations
 
+from shipyard.registry.card import ModelCard, model_card, render_model_card
 from shipyard.registry.lineage import lineage_of, versions_trained_on
 from shipyard.registry.registry import ReferenceCheck, Registry, resolve_model_uri
 from shipyard.registry.uris import ModelUri, parse_model_uri, parse_runs_uri
@@ -15,12 +17,15 @@ from shipyard.store.registry import ALL_ALIASES
 
 __all__ = [
     "ALL_ALIASES",
+    "ModelCard",
     "ModelUri",
     "ReferenceCheck",
     "Registry",
     "lineage_of",
+    "model_card",
     "parse_model_uri",
     "parse_runs_uri",
+    "render_model_card",
     "resolve_model_uri",
     "versions_trained_on",
 ]

@@ -10,22 +10,32 @@ deployment, for instance) still uses a version::
 
     registry = Registry(ws, reference_checks=[deployments.references_to])
     registry.delete_version("churn", 3)   # InvalidState if a deployment serves version 3
+
+A package folder on disk (written by :func:`shipyard.save_model`, or converted from MLflow by
+:mod:`shipyard.models.mlflow_import`) is registered by logging it to a run first
+(:meth:`Registry.register_package`), so every version has a run and a ``runs:/`` source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shipyard import validation
 from shipyard.entities import (
     Approval,
     ModelVersion,
     Page,
     RegisteredModel,
     RegistryEvent,
+    RunStatus,
 )
-from shipyard.errors import InvalidInput, InvalidState, NotFound
+from shipyard.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from shipyard.registry.uris import ModelUri, parse_model_uri, parse_runs_uri
+from shipyard.store.base import DEFAULT_EXPERIMENT_ID
 from shipyard.store.registry import ALL_ALIASES, RegistryStore
 from shipyard.tracking.context import current_user
 
@@ -144,8 +154,94 @@ class Registry:
             user_id=_user(user),
         )
 
+    def register_package(
+        self,
+        name: str,
+        folder: str | os.PathLike[str],
+        *,
+        run_id: str | None = None,
+        experiment_id: str | None = None,
+        artifact_path: str = "model",
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        run_tags: Mapping[str, str] | None = None,
+        user: str | None = None,
+    ) -> ModelVersion:
+        """Register the Shipyard model package in local ``folder`` as the next version of
+        ``name``.
+
+        The package is checked first (its manifest parses and every file matches the content
+        hash), then logged as artifacts ``artifact_path`` of run ``run_id``, or of a new run in
+        ``experiment_id`` (default: the Default experiment) that is finished once the files are
+        stored, and registered from ``runs:/<run_id>/<artifact_path>``. ``AlreadyExists`` if the
+        run already has files there. Nothing in the package is loaded or run."""
+        from shipyard.models.manifest import Manifest, verify
+
+        path = Path(folder)
+        manifest = Manifest.read(path)  # NotFound / InvalidInput for what is not a package
+        verify(path, manifest)
+        artifact_path = validation.artifact_path(artifact_path)
+        try:  # validate the name before anything is written
+            self.store.get_registered_model(name)
+        except NotFound:
+            pass
+        store, artifacts = self.workspace.store, self.workspace.artifacts
+        created = run_id is None
+        if run_id is None:
+            run_id = store.create_run(
+                experiment_id or DEFAULT_EXPERIMENT_ID,
+                run_name=f"register-{name}"[:250],
+                user_id=_user(user),
+                tags={"shipyard.model.registered_from": str(path.absolute()), **(run_tags or {})},
+            ).info.run_id
+        else:
+            run_id = store.get_run(run_id).info.run_id
+            if artifacts.list(run_id, artifact_path):
+                raise AlreadyExists(
+                    f"Run {run_id} already has artifacts at {artifact_path!r}; register the "
+                    "package under another artifact path, or into a new run (no run id)."
+                )
+            if run_tags:
+                store.log_batch(run_id, tags=dict(run_tags))
+        try:
+            artifacts.upload_dir(run_id, artifact_path, path)
+        except BaseException:
+            if created:
+                store.update_run(run_id, status=RunStatus.FAILED, end_time=_now_ms())
+            raise
+        if created:
+            store.update_run(run_id, status=RunStatus.FINISHED, end_time=_now_ms())
+        return self.register_model_version(
+            name,
+            f"runs:/{run_id}/{artifact_path}",
+            run_id=run_id,
+            description=description,
+            tags=tags,
+            user=user,
+        )
+
     def get_version(self, name: str, version: int) -> ModelVersion:
         return self.store.get_model_version(name, version)
+
+    def list_versions(
+        self,
+        name: str,
+        filter_string: str = "",
+        *,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        """The versions of model ``name`` (newest first by default), narrowed by an MLflow
+        filter over versions (``version_number > 2 AND tags.k = 'v'``). ``NotFound`` for an
+        unknown model, rather than an empty page."""
+        self.store.get_registered_model(name)
+        where = f"name = '{_quote(name)}'"
+        if filter_string.strip():
+            where = f"{where} AND {filter_string}"
+        return self.store.search_model_versions(
+            where, max_results, list(order_by) if order_by else ["version_number DESC"], page_token
+        )
 
     def latest_version(self, name: str) -> ModelVersion:
         """The highest-numbered version of a model. ``NotFound`` if it has none."""
@@ -156,7 +252,7 @@ class Registry:
             self.store.get_registered_model(name)  # NotFound for an unknown model
             raise NotFound(
                 f"Model {name!r} has no versions yet. Register one with "
-                f"`shipyard models register {name} runs:/<run_id>/<path>`."
+                f"`shipyard models register runs:/<run_id>/<path> {name}`."
             )
         return page.items[0]
 
@@ -315,6 +411,10 @@ def resolve_model_uri(workspace: Workspace, uri: str) -> tuple[str, str]:
     """
     version = Registry(workspace).resolve(uri)
     return version.storage_owner, version.storage_path
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _user(user: str | None) -> str:

@@ -46,6 +46,7 @@ _VERSION_STRINGS = {
     "current_stage": _v.current_stage,
     "status": _v.status,
     "user_id": _v.user_id,
+    "storage_owner": _v.storage_owner,
 }
 _VERSION_NUMBERS = {
     "version_number": _v.version,

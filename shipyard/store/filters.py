@@ -56,6 +56,8 @@ __all__ = [
     "OrderKey",
     "parse_experiment_filter",
     "parse_experiment_order_by",
+    "parse_logged_model_filter",
+    "parse_logged_model_order_by",
     "parse_model_version_filter",
     "parse_model_version_order_by",
     "parse_registered_model_filter",
@@ -164,9 +166,23 @@ def parse_model_version_order_by(order_by: Sequence[str] | None) -> list[OrderKe
     return _parse_order_by(order_by, "model version")
 
 
+def parse_logged_model_filter(filter_string: str) -> list[Comparison]:
+    """Parse a ``search_logged_models`` filter (``name = 'model' AND metrics.acc > 0.9``).
+
+    >>> parse_logged_model_filter("status = 'logged_model_ready'")
+    [Comparison(kind='attribute', key='status', op='=', value='LOGGED_MODEL_READY')]
+    """
+    return _parse_filter(_text(filter_string), "logged model")
+
+
+def parse_logged_model_order_by(order_by: Sequence[str] | None) -> list[OrderKey]:
+    """Parse ``search_logged_models`` order-by clauses (``creation_timestamp DESC``...)."""
+    return _parse_order_by(order_by, "logged model")
+
+
 # ------------------------------------------------------------------------------ what is valid
 
-_Entity = Literal["run", "experiment", "registered model", "model version"]
+_Entity = Literal["run", "experiment", "registered model", "model version", "logged model"]
 
 _NUMERIC_OPS: tuple[Op, ...] = ("=", "!=", ">", ">=", "<", "<=")
 _STRING_OPS: tuple[Op, ...] = ("=", "!=", "LIKE", "ILIKE")
@@ -347,6 +363,7 @@ _MODEL_VERSION_SCHEMA = _Schema(
                 _Field("current_stage", False, _STRING_OPS + _LIST_OPS),
                 _Field("status", False, _STRING_OPS),
                 _Field("user_id", False, _STRING_OPS),
+                _Field("storage_owner", False, _STRING_OPS + _LIST_OPS),
                 *_REGISTRY_TIMES,
                 aliases={"version": "version_number", "source": "source_path"},
             ),
@@ -357,11 +374,57 @@ _MODEL_VERSION_SCHEMA = _Schema(
     "last_updated_timestamp",
 )
 
+_LOGGED_MODEL_STATUSES = (
+    "LOGGED_MODEL_PENDING",
+    "LOGGED_MODEL_READY",
+    "LOGGED_MODEL_UPLOAD_FAILED",
+)
+_LOGGED_MODEL_STRINGS = _STRING_OPS + _LIST_OPS
+
+_LOGGED_MODEL_SCHEMA = _Schema(
+    entity="logged model",
+    prefixes=_prefixes(
+        ("metric", "metrics metric"),
+        ("param", "params param parameter parameters"),
+        ("tag", "tags tag"),
+        ("attribute", "attributes attribute attr"),
+    ),
+    kinds={
+        "metric": _KindSpec("metric", "metrics", _Field("", True, _NUMERIC_OPS), {}, True),
+        "param": _KindSpec(
+            "param", "params", _Field("", False, _STRING_OPS + _NULL_OPS), {}, False
+        ),
+        "tag": _KindSpec("tag", "tags", _Field("", False, _STRING_OPS + _NULL_OPS), {}, False),
+        "attribute": _KindSpec(
+            "attribute",
+            "attributes",
+            None,
+            _fields(
+                _Field("name", False, _LOGGED_MODEL_STRINGS),
+                _Field("model_id", False, _LOGGED_MODEL_STRINGS),
+                _Field("model_type", False, _LOGGED_MODEL_STRINGS),
+                _Field("status", False, _STRING_OPS, "", _LOGGED_MODEL_STATUSES),
+                _Field("source_run_id", False, _LOGGED_MODEL_STRINGS),
+                _Field("creation_timestamp", True, _NUMERIC_OPS),
+                _Field("last_updated_timestamp", True, _NUMERIC_OPS),
+                aliases={
+                    "creation_time": "creation_timestamp",
+                    "last_updated_time": "last_updated_timestamp",
+                },
+            ),
+            True,
+        ),
+    },
+    order_help="logged models order by metrics and by the attributes name, model_id, model_type, "
+    "status, source_run_id, creation_timestamp and last_updated_timestamp",
+)
+
 _SCHEMAS: dict[_Entity, _Schema] = {
     "run": _RUN_SCHEMA,
     "experiment": _EXPERIMENT_SCHEMA,
     "registered model": _REGISTERED_MODEL_SCHEMA,
     "model version": _MODEL_VERSION_SCHEMA,
+    "logged model": _LOGGED_MODEL_SCHEMA,
 }
 
 _CONJUNCTION = "Shipyard filters are a conjunction of clauses joined by AND"

@@ -29,6 +29,10 @@ from shipyard.entities import Approval, ModelVersion, Page, RegisteredModel, Reg
 ALL_ALIASES = "*"
 """The approval-policy key that applies to every alias without a policy of its own."""
 
+STORAGE_OWNER_PREFIX = "mv-"
+"""Artifact-index owners of model versions are ``mv-`` followed by 32 hex digits (run ids never
+start with it), so an owner says by itself whether it is a run or a registered version."""
+
 
 class RegistryStore(ABC):
     """Registered models, their versions, tags, aliases, approvals and audit trail."""
@@ -178,7 +182,8 @@ class RegistryStore(ABC):
         page_token: str | None = None,
     ) -> Page[ModelVersion]:
         """Versions matching an MLflow filter (``name = 'churn'``, ``run_id = '...'``,
-        ``version_number > 2``, ``tags.k = 'v'``), by default by name then newest first."""
+        ``version_number > 2``, ``tags.k = 'v'``, and Shipyard's ``storage_owner = 'mv-...'``),
+        by default by name then newest first."""
 
     @abstractmethod
     def versions_trained_on(

@@ -20,9 +20,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
-HEAD_REVISION = "0002_registry"
+HEAD_REVISION = "0003_logged_models"
 """The Alembic revision this code expects (kept equal to the migration head by a test)."""
 
 metadata = MetaData(
@@ -117,6 +118,14 @@ metrics = Table(
     Column("dataset_digest", String(36), nullable=True),
     Column("model_id", String(64), nullable=True),
     Index("ix_metrics_run_key_step", "run_id", "key", "step", "timestamp"),
+    # The points logged with a logged model's id (a partial index: most points have none).
+    Index(
+        "ix_metrics_model",
+        "model_id",
+        "key",
+        sqlite_where=text("model_id IS NOT NULL"),
+        postgresql_where=text("model_id IS NOT NULL"),
+    ),
 )
 
 # The latest point per (run, key): what run listings, search and ordering read.
@@ -323,4 +332,86 @@ registry_events = Table(
     Index("ix_registry_events_model", "model_id", "event_id"),
     Index("ix_registry_events_name", "model_name", "event_id"),
     sqlite_autoincrement=True,
+)
+
+
+# ---------------------------------------------------------------------------- logged models
+# MLflow 3's logged models: a model logged into an experiment, with files of its own (artifact
+# index owner = model_id). ``source_run_id`` has no foreign key: a logged model outlives its run.
+# Purging the experiment removes its logged models (and the store frees their files first).
+
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("model_id", String(64), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(500), nullable=False),
+    Column("artifact_uri", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("status_message", Text, nullable=True),
+    Column("creator_id", String(256), nullable=False),
+    Column("model_type", String(500), nullable=True),
+    Column("source_run_id", String(32), nullable=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("lifecycle_stage", String(32), nullable=False),
+    Column("deleted_time", BigInteger, nullable=True),
+    # The default listing (newest first per experiment) and keyset pagination walk this index;
+    # resolving runs:/<run>/<name> looks a model up by experiment and name.
+    Index(
+        "ix_logged_models_experiment_order",
+        "experiment_id",
+        "lifecycle_stage",
+        "creation_time",
+        "model_id",
+    ),
+    Index("ix_logged_models_experiment_name", "experiment_id", "name"),
+    Index("ix_logged_models_source_run", "source_run_id"),
+)
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column(
+        "model_id",
+        String(64),
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column(
+        "model_id",
+        String(64),
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Which logged models a run used (direction "input") or produced ("output", at a step).
+run_logged_models = Table(
+    "run_logged_models",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "model_id",
+        String(64),
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("direction", String(8), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Index("ix_run_logged_models_model", "model_id"),
 )

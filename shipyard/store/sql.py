@@ -58,9 +58,13 @@ from shipyard.store.schema import (
     experiment_tags,
     experiments,
     latest_metrics,
+    logged_model_params,
+    logged_model_tags,
+    logged_models,
     metrics,
     params,
     run_inputs,
+    run_logged_models,
     runs,
     tags,
 )
@@ -364,6 +368,7 @@ class SqlTrackingStore(TrackingStore):
             self._experiment_row(conn, eid)
             run_ids = sa.select(_r.run_id).where(_r.experiment_id == eid)
             digests = self._purge_runs(conn, run_ids)
+            digests |= self._purge_logged_models(conn, eid)
             conn.execute(sa.delete(datasets).where(datasets.c.experiment_id == eid))
             conn.execute(sa.delete(experiment_tags).where(experiment_tags.c.experiment_id == eid))
             conn.execute(sa.delete(experiments).where(_e.experiment_id == eid))
@@ -380,10 +385,21 @@ class SqlTrackingStore(TrackingStore):
             )
 
     @staticmethod
+    def _purge_logged_models(conn: Connection, experiment_id: int) -> set[str]:
+        """Delete an experiment's logged models, their rows and their files' index entries."""
+        lm = logged_models.c
+        model_ids = sa.select(lm.model_id).where(lm.experiment_id == experiment_id)
+        digests = _sql_artifacts.delete_owners(conn, model_ids)
+        for table in (run_logged_models, logged_model_tags, logged_model_params):
+            conn.execute(sa.delete(table).where(table.c.model_id.in_(model_ids)))
+        conn.execute(sa.delete(logged_models).where(lm.experiment_id == experiment_id))
+        return digests
+
+    @staticmethod
     def _purge_runs(conn: Connection, run_ids: sa.Select[Any]) -> set[str]:
         """Delete the runs selected by ``run_ids`` and every row that belongs to them."""
         digests = _sql_artifacts.delete_owners(conn, run_ids)
-        for table in (params, tags, metrics, latest_metrics, run_inputs):
+        for table in (params, tags, metrics, latest_metrics, run_inputs, run_logged_models):
             conn.execute(sa.delete(table).where(table.c.run_id.in_(run_ids)))
         conn.execute(sa.delete(runs).where(_r.run_id.in_(run_ids)))
         return digests

@@ -42,7 +42,7 @@ from shipyard.store._sql_registry_common import (
 )
 from shipyard.store._sql_registry_search import search_model_versions, search_registered_models
 from shipyard.store.db import Database
-from shipyard.store.registry import ALL_ALIASES, RegistryStore
+from shipyard.store.registry import ALL_ALIASES, STORAGE_OWNER_PREFIX, RegistryStore
 from shipyard.store.schema import (
     approval_policies,
     artifacts,
@@ -57,8 +57,6 @@ from shipyard.store.schema import (
     run_inputs,
 )
 
-STORAGE_OWNER_PREFIX = "mv-"
-"""Artifact-index owners of model versions are ``mv-`` followed by 32 hex digits."""
 MAX_REQUIRED_APPROVALS = 100
 
 _m, _v, _a = registered_models.c, model_versions.c, model_aliases.c

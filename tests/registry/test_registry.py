@@ -257,10 +257,13 @@ def test_the_registry_shares_the_tracking_database(workspace: Workspace) -> None
     assert workspace.registry.url == workspace.store.url  # type: ignore[attr-defined]
 
 
-def test_a_remote_workspace_says_the_registry_is_not_there_yet(tmp_path: Path) -> None:
+def test_a_remote_workspace_reaches_the_registry_through_the_server(tmp_path: Path) -> None:
+    from shipyard.store.rest_registry import RestRegistryStore
+
     settings = Settings.from_env({}, home=tmp_path / "h", tracking_uri="http://127.0.0.1:9")
-    with (
-        Workspace.open(settings) as ws,
-        pytest.raises(errors.ShipyardError, match="not available through a Shipyard server"),
-    ):
-        Registry(ws).get_model("churn")
+    with Workspace.open(settings) as ws:
+        store = ws.registry
+        assert isinstance(store, RestRegistryStore)
+        store.http.retries = 0
+        with pytest.raises(errors.StoreUnavailable, match=r"http://127\.0\.0\.1:9"):
+            Registry(ws).get_model("churn")

@@ -34,14 +34,20 @@ ERROR_KEYS = {"error_code", "message", "details"}
 
 @dataclass(frozen=True)
 class Seed:
-    """Ids created before the sweep: an active run with a logged param, a deleted run, and a
-    second experiment (its name is taken)."""
+    """Ids created before the sweep: an active run with a logged param, a deleted run, a
+    second experiment (its name is taken), a registered model whose version 1 alias
+    ``champion`` holds (``owner``: the version's storage owner), and a model whose policy wants
+    one approval before ``champion`` moves (``gated``)."""
 
     exp: str
     exp_name: str
     other_exp: str
     run: str
     deleted_run: str
+    model_run: str
+    model: str
+    gated: str
+    owner: str
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class Case:
     id: str
     method: str
     path: str
-    """May contain ``{exp}``, ``{run}``, ``{deleted_run}``, ``{other_exp}`` and ``{exp_name}``."""
+    """May contain the fields of :class:`Seed` in braces (``{exp}``, ``{run}``, ``{model}``...)."""
     json: Any = _UNSET
     content: bytes | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -90,6 +96,15 @@ def _metrics(n: int) -> list[dict[str, Any]]:
 
 def _search(**body: Any) -> dict[str, Any]:
     return {"experiment_ids": ["{exp}"], **body}
+
+
+MODELS = API + "/registered-models"
+MODEL = MODELS + "/{model}"
+VERSION = MODEL + "/versions/1"
+UNKNOWN_MODEL = MODELS + "/no-such-model"
+OWNER_FILES = API + "/model-versions/{owner}/artifacts"
+UNKNOWN_OWNER = API + "/model-versions/mv-" + "0" * 32 + "/artifacts"
+REGISTER = MODEL + "/versions"
 
 
 CASES = [
@@ -365,6 +380,167 @@ CASES = [
          code="INVALID_ARTIFACT_PATH"),
     Case("artifact-wrong-run-id", "PUT", f"{API}/runs/..%5Cx/artifacts/f", content=b"x",
          says="run id"),
+    # ---------------------------------------------------------------- registry: not there
+    Case("unknown-model-get", "GET", UNKNOWN_MODEL, status=404, code="RESOURCE_DOES_NOT_EXIST",
+         says="no-such-model"),
+    Case("unknown-model-describe", "PATCH", UNKNOWN_MODEL, json={"description": "x"},
+         status=404, code="RESOURCE_DOES_NOT_EXIST", says="no-such-model"),
+    Case("unknown-model-rename", "POST", UNKNOWN_MODEL + "/rename", json={"new_name": "x"},
+         status=404, code="RESOURCE_DOES_NOT_EXIST", says="no-such-model"),
+    Case("unknown-model-delete", "DELETE", UNKNOWN_MODEL, status=404,
+         code="RESOURCE_DOES_NOT_EXIST", says="shipyard models list"),
+    Case("unknown-model-tag", "PUT", UNKNOWN_MODEL + "/tags/k", json={"value": "v"},
+         status=404, code="RESOURCE_DOES_NOT_EXIST"),
+    Case("unknown-model-history", "GET", UNKNOWN_MODEL + "/history", status=404,
+         code="RESOURCE_DOES_NOT_EXIST"),
+    Case("unknown-model-latest", "GET", UNKNOWN_MODEL + "/latest-versions", status=404,
+         code="RESOURCE_DOES_NOT_EXIST"),
+    Case("unknown-model-alias", "GET", UNKNOWN_MODEL + "/aliases/champion", status=404,
+         code="RESOURCE_DOES_NOT_EXIST", says="no-such-model"),
+    Case("unknown-model-alias-at", "GET", UNKNOWN_MODEL + "/aliases/champion/at",
+         params={"timestamp": "1"}, status=404, code="RESOURCE_DOES_NOT_EXIST"),
+    Case("unknown-model-policy", "PUT", UNKNOWN_MODEL + "/approval-policy",
+         json={"required_approvals": 1}, status=404, code="RESOURCE_DOES_NOT_EXIST"),
+    Case("unknown-model-version", "GET", UNKNOWN_MODEL + "/versions/1", status=404,
+         code="RESOURCE_DOES_NOT_EXIST"),
+    Case("unknown-version-number", "GET", MODEL + "/versions/99", status=404,
+         code="RESOURCE_DOES_NOT_EXIST", says="no version 99"),
+    Case("unknown-version-stage", "PUT", MODEL + "/versions/99/stage", json={"stage": "Staging"},
+         status=404, code="RESOURCE_DOES_NOT_EXIST", says="no version 99"),
+    Case("unknown-version-approve", "POST", MODEL + "/versions/99/approvals",
+         json={"approver": "ana"}, status=404, code="RESOURCE_DOES_NOT_EXIST"),
+    Case("unknown-version-delete", "DELETE", MODEL + "/versions/99", status=404,
+         code="RESOURCE_DOES_NOT_EXIST"),
+    Case("alias-to-unknown-version", "PUT", MODEL + "/aliases/challenger", json={"version": 99},
+         status=404, code="RESOURCE_DOES_NOT_EXIST", says="no version 99"),
+    Case("unknown-alias", "GET", MODEL + "/aliases/nope", status=404,
+         code="RESOURCE_DOES_NOT_EXIST", says="its aliases are champion"),
+    Case("unknown-alias-delete", "DELETE", MODEL + "/aliases/nope", status=404,
+         code="RESOURCE_DOES_NOT_EXIST", says="'nope'"),
+    Case("delete-missing-model-tag", "DELETE", MODEL + "/tags/never-set", status=404,
+         code="RESOURCE_DOES_NOT_EXIST", says="never-set"),
+    Case("delete-missing-version-tag", "DELETE", VERSION + "/tags/never-set", status=404,
+         code="RESOURCE_DOES_NOT_EXIST", says="never-set"),
+    Case("register-nothing", "POST", REGISTER, json={"source": "runs:/{model_run}/missing"},
+         status=404, code="RESOURCE_DOES_NOT_EXIST", says="nothing to register"),
+    Case("version-files-unknown-owner", "GET", UNKNOWN_OWNER, status=404,
+         code="RESOURCE_DOES_NOT_EXIST", says="storage_owner"),
+    Case("version-file-missing", "GET", OWNER_FILES + "/model/absent.bin", status=404,
+         code="RESOURCE_DOES_NOT_EXIST", says="absent.bin"),
+    Case("version-file-info-missing", "GET", API + "/model-versions/{owner}/artifact-info/x",
+         status=404, code="RESOURCE_DOES_NOT_EXIST"),
+    # ---------------------------------------------------------------- registry: state
+    Case("duplicate-model", "POST", MODELS, json={"name": "{model}"}, status=409,
+         code="RESOURCE_ALREADY_EXISTS", says="{model}"),
+    Case("rename-model-to-taken-name", "POST", MODEL + "/rename", json={"new_name": "{gated}"},
+         status=409, code="RESOURCE_ALREADY_EXISTS", says="{gated}"),
+    Case("delete-aliased-version", "DELETE", VERSION, status=409, code="INVALID_STATE",
+         says="alias 'champion' points at it"),
+    Case("delete-model-with-aliases", "DELETE", MODEL, status=409, code="INVALID_STATE",
+         says="'champion' -> version 1"),
+    Case("alias-without-approvals", "PUT", MODEL.replace("{model}", "{gated}") +
+         "/aliases/champion", json={"version": 1}, status=409, code="APPROVAL_REQUIRED",
+         says="shipyard models approve"),
+    Case("archive-into-archived", "PUT", VERSION + "/stage",
+         json={"stage": "Archived", "archive_existing_versions": True},
+         says="archive_existing_versions"),
+    Case("write-version-files-through-runs", "DELETE", API + "/runs/{owner}/artifacts",
+         says="read-only"),
+    Case("read-version-files-through-runs", "GET", API + "/runs/{owner}/artifacts",
+         says="/api/v1/model-versions/"),
+    Case("upload-to-version-files", "PUT", OWNER_FILES + "/model/x.bin", content=b"x",
+         status=405, code="METHOD_NOT_ALLOWED", says="GET"),
+    # ---------------------------------------------------------------- registry: bad values
+    Case("model-name-with-at", "POST", MODELS, json={"name": "a@b"}, says="'@'"),
+    Case("model-name-blank", "POST", MODELS, json={"name": "   "}, says="blank"),
+    Case("model-name-too-long", "POST", MODELS, json={"name": "m" * 257}, says="256"),
+    Case("model-name-missing", "POST", MODELS, json={},
+         says="Missing value for required parameter 'name'"),
+    Case("model-tags-not-object", "POST", MODELS, json={"name": "t", "tags": ["a"]},
+         says="'tags'"),
+    Case("model-tag-bad-key", "PUT", MODEL + "/tags/a%0Ab", json={"value": "v"},
+         says="characters"),
+    Case("model-tag-value-too-long", "PUT", MODEL + "/tags/big", json={"value": "v" * 8001},
+         says="8000"),
+    Case("rename-no-new-name", "POST", MODEL + "/rename", json={}, says="'new_name'"),
+    Case("describe-without-description", "PATCH", MODEL, json={}, says="'description'"),
+    Case("describe-version-not-string", "PATCH", VERSION, json={"description": 5},
+         says="'description'"),
+    Case("version-not-a-number", "GET", MODEL + "/versions/abc", says="whole numbers"),
+    Case("version-zero", "GET", MODEL + "/versions/0", says="whole numbers"),
+    Case("version-negative", "DELETE", MODEL + "/versions/-1", says="whole numbers"),
+    Case("version-too-large", "GET", MODEL + "/versions/99999999999", says="whole numbers"),
+    Case("alias-reserved", "PUT", MODEL + "/aliases/latest", json={"version": 1},
+         says="reserved"),
+    Case("alias-reserved-v-number", "PUT", MODEL + "/aliases/V3", json={"version": 1},
+         says="reserved"),
+    Case("alias-with-space", "PUT", MODEL + "/aliases/has%20space", json={"version": 1},
+         says="letters, digits"),
+    Case("alias-version-missing", "PUT", MODEL + "/aliases/challenger", json={},
+         says="'version'"),
+    Case("alias-version-fraction", "PUT", MODEL + "/aliases/challenger", json={"version": 1.5},
+         says="'version'"),
+    Case("alias-version-is-bool", "PUT", MODEL + "/aliases/challenger", json={"version": True},
+         says="'version'"),
+    Case("alias-reason-not-string", "PUT", MODEL + "/aliases/champion",
+         json={"version": 1, "reason": ["why"]}, says="'reason'"),
+    Case("alias-at-no-timestamp", "GET", MODEL + "/aliases/champion/at", says="'timestamp'"),
+    Case("alias-at-word", "GET", MODEL + "/aliases/champion/at", params={"timestamp": "soon"},
+         says="'timestamp'"),
+    Case("stage-unknown", "PUT", VERSION + "/stage", json={"stage": "Live"}, says="Staging"),
+    Case("stage-missing", "PUT", VERSION + "/stage", json={}, says="'stage'"),
+    Case("status-unknown", "PUT", VERSION + "/status", json={"status": "DONE"}, says="READY"),
+    Case("policy-negative", "PUT", MODEL + "/approval-policy", json={"required_approvals": -1},
+         says="required_approvals"),
+    Case("policy-too-many", "PUT", MODEL + "/approval-policy", json={"required_approvals": 101},
+         says="100"),
+    Case("policy-bad-alias", "PUT", MODEL + "/approval-policy",
+         json={"required_approvals": 1, "alias": "a b"}, says="letters, digits"),
+    Case("approver-missing", "POST", VERSION + "/approvals", json={}, says="'approver'"),
+    Case("approver-blank", "POST", VERSION + "/approvals", json={"approver": "  "},
+         says="blank"),
+    Case("register-no-source", "POST", REGISTER, json={}, says="'source'"),
+    Case("register-unsupported-source", "POST", REGISTER, json={"source": "s3://b/model"},
+         says="runs:/"),
+    Case("register-from-a-version", "POST", REGISTER,
+         json={"source": "x", "artifact_owner": "{owner}", "artifact_path": "model"},
+         says="another model version"),
+    Case("register-dotdot", "POST", REGISTER,
+         json={"source": "runs:/{model_run}/model", "artifact_path": "../model"},
+         code="INVALID_ARTIFACT_PATH", says=".."),
+    Case("register-tags-not-object", "POST", REGISTER,
+         json={"source": "runs:/{model_run}/model", "tags": "k=v"}, says="'tags'"),
+    Case("search-models-max-results", "POST", MODELS + "/search", json={"max_results": 1001},
+         says="1000"),
+    Case("search-models-bad-filter", "POST", MODELS + "/search", json={"filter": "nam = 'x'"},
+         code="INVALID_FILTER", says="did you mean 'name'"),
+    Case("list-models-bad-filter", "GET", MODELS, params={"filter": "name LIKE"},
+         code="INVALID_FILTER", says="position"),
+    Case("search-versions-bad-filter", "POST", API + "/model-versions/search",
+         json={"filter": "metrics.acc > 1"}, code="INVALID_FILTER", says="metrics"),
+    Case("search-versions-bad-order", "POST", API + "/model-versions/search",
+         json={"order_by": ["tags.x"]}, code="INVALID_FILTER", says="tags"),
+    Case("search-versions-max-results", "POST", API + "/model-versions/search",
+         json={"max_results": 200001}, says="200000"),
+    Case("history-bad-page-token", "GET", MODEL + "/history", params={"page_token": "garbage"},
+         says="page_token"),
+    Case("history-max-results-zero", "GET", MODEL + "/history", params={"max_results": "0"},
+         says="max_results"),
+    Case("trained-on-no-dataset", "GET", API + "/model-versions/trained-on",
+         says="'dataset_name'"),
+    Case("version-files-bad-owner", "GET", API + "/model-versions/not-an-owner/artifacts",
+         says="storage owner"),
+    Case("version-files-dotdot", "GET", OWNER_FILES + "/%2e%2e/x", code="INVALID_ARTIFACT_PATH",
+         says=".."),
+    Case("version-files-list-absolute", "GET", OWNER_FILES, params={"path": "/etc"},
+         code="INVALID_ARTIFACT_PATH", says="absolute"),
+    Case("model-malformed-json", "POST", MODELS, content=b'{"name": ', says="not valid JSON"),
+    Case("alias-json-list", "PUT", MODEL + "/aliases/champion", content=b"[1]",
+         says="JSON object"),
+    Case("wrong-method-models", "PUT", MODELS, json={}, status=405, code="METHOD_NOT_ALLOWED",
+         says="POST"),
+    Case("wrong-method-version-search", "GET", API + "/model-versions/search", status=405,
+         code="METHOD_NOT_ALLOWED", says="POST"),
     # ---------------------------------------------------------------- routes and methods
     Case("unknown-endpoint", "GET", f"{API}/no-such-thing", status=404,
          code="ENDPOINT_NOT_FOUND", says="openapi.json"),
@@ -437,7 +613,21 @@ def seed(http: httpx.Client) -> Seed:
     call("POST", f"/runs/{run}/batch", {"params": {"fixed": "1"}, "metrics": [_metric()]})
     gone = call("POST", "/runs", {"experiment_id": exp})["run"]["info"]["run_id"]
     call("DELETE", f"/runs/{gone}")
-    return Seed(exp=exp, exp_name=name, other_exp=other, run=run, deleted_run=gone)
+    model_run = call("POST", "/runs", {"experiment_id": exp})["run"]["info"]["run_id"]
+    for path, data in (("model/MLmodel", b"flavor: x"), ("model/model.bin", b"weights")):
+        resp = http.put(f"{API}/runs/{model_run}/artifacts/{path}", content=data)
+        assert resp.status_code == 201, resp.text
+    model, gated = "sweep-model", "sweep-gated"
+    source = {"source": f"runs:/{model_run}/model"}
+    owner = call("POST", f"/registered-models/{model}/versions", source)["model_version"]
+    call("PUT", f"/registered-models/{model}/aliases/champion", {"version": 1})
+    call("POST", f"/registered-models/{gated}/versions", source)
+    call("PUT", f"/registered-models/{gated}/approval-policy",
+         {"required_approvals": 1, "alias": "champion"})  # fmt: skip
+    return Seed(
+        exp=exp, exp_name=name, other_exp=other, run=run, deleted_run=gone, model_run=model_run,
+        model=model, gated=gated, owner=owner["storage_owner"],
+    )  # fmt: skip
 
 
 def _send(http: httpx.Client, case: Case, seed: Seed) -> httpx.Response:
@@ -460,7 +650,7 @@ def test_the_sweep_covers_every_kind_of_bad_input() -> None:
     assert codes >= {
         "RESOURCE_DOES_NOT_EXIST", "RESOURCE_CONFLICT", "RESOURCE_ALREADY_EXISTS",
         "INVALID_STATE", "INVALID_PARAMETER_VALUE", "INVALID_FILTER", "INVALID_ARTIFACT_PATH",
-        "ENDPOINT_NOT_FOUND", "METHOD_NOT_ALLOWED",
+        "ENDPOINT_NOT_FOUND", "METHOD_NOT_ALLOWED", "APPROVAL_REQUIRED",
     }  # fmt: skip
 
 
@@ -500,6 +690,19 @@ def test_a_refused_batch_writes_nothing(seed: Seed, http: httpx.Client) -> None:
 def test_no_traversal_wrote_a_file(seed: Seed, http: httpx.Client, server: Server) -> None:
     listing = http.get(f"{API}/runs/{seed.run}/artifacts").json()["artifacts"]
     assert listing == []
+
+
+def test_refused_registry_changes_change_nothing(seed: Seed, http: httpx.Client) -> None:
+    model = http.get(f"{API}/registered-models/{seed.model}").json()["registered_model"]
+    assert [(a["alias"], a["version"]) for a in model["aliases"]] == [("champion", 1)]
+    assert model["description"] is None
+    gated = http.get(f"{API}/registered-models/{seed.gated}").json()["registered_model"]
+    assert gated["aliases"] == []
+    assert gated["approval_policy"] == {"champion": 1}
+    files = http.get(f"{API}/model-versions/{seed.owner}/artifacts", params={"path": "model"})
+    assert [a["path"] for a in files.json()["artifacts"]] == ["model/MLmodel", "model/model.bin"]
+    events = http.get(f"{API}/registered-models/{seed.model}/history").json()["events"]
+    assert [e["action"] for e in events] == ["model_created", "version_created", "alias_set"]
 
 
 def test_same_param_value_twice_is_accepted(seed: Seed, http: httpx.Client) -> None:

@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 import httpx
+import pytest
 from openapi_spec_validator import validate
+from referencing.jsonschema import DRAFT202012 as DRAFT_2020_12
 
 from shipyard._version import __version__
+from shipyard.entities import Approval, ModelAlias, ModelVersion, RegisteredModel, RegistryEvent
+from shipyard.server.api.schemas import COMPONENTS
 from shipyard.server.app import create_app
 from shipyard.server.errors import is_mlflow_path
 from shipyard.server.openapi import openapi_path
@@ -121,3 +126,82 @@ def test_a_real_server_process_answers_and_documents_itself(
         assert missing.status_code == 404
         assert missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
     assert "Traceback" not in live_server_process.log_text()
+
+
+def _component_validator(doc: dict[str, Any], name: str) -> Any:
+    """A JSON Schema validator of component ``name``, its ``$ref``s resolved in ``doc``."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    resource = Resource.from_contents(doc, default_specification=DRAFT_2020_12)
+    registry: Any = Registry().with_resource("urn:shipyard-openapi", resource)
+    schema = {"$ref": f"urn:shipyard-openapi#/components/schemas/{name}"}
+    return Draft202012Validator(schema, registry=registry)
+
+
+def test_registry_routes_are_documented_with_their_permissions(api: httpx.Client) -> None:
+    doc = api.get("/api/openapi.json").json()
+    ops = {(m, path): op for path, items in doc["paths"].items() for m, op in items.items()}
+    registry = {
+        key: op
+        for key, op in ops.items()
+        if key[1].startswith(("/api/v1/registered-models", "/api/v1/model-versions"))
+    }
+    assert len(registry) >= 30
+    for (method, path), op in registry.items():
+        assert op["x-shipyard-permission"]["resource"] == "model", (method, path)
+        assert op["tags"] in (["registered-models"], ["model-versions"]), (method, path)
+        assert op["summary"], (method, path)
+        assert op["description"], (method, path)
+        expected = "read" if method == "get" or path.endswith("/search") else "write"
+        if path.endswith("/approval-policy"):
+            expected = "admin"
+        assert op["x-shipyard-permission"]["action"] == expected, (method, path)
+    get_version = ops[("get", "/api/v1/registered-models/{name}/versions/{version}")]
+    schema = get_version["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["properties"]["model_version"] == {"$ref": "#/components/schemas/ModelVersion"}
+    download = ops[("get", "/api/v1/model-versions/{storage_owner}/artifacts/{path}")]
+    assert "application/octet-stream" in download["responses"]["200"]["content"]
+    assert not any(
+        m in ("put", "delete") for m, p in ops if p.startswith("/api/v1/model-versions/{")
+    )
+
+
+@pytest.mark.parametrize(
+    ("component", "entity"),
+    [
+        ("RegisteredModel", RegisteredModel),
+        ("ModelVersion", ModelVersion),
+        ("ModelAlias", ModelAlias),
+        ("Approval", Approval),
+        ("RegistryEvent", RegistryEvent),
+    ],
+)
+def test_registry_schemas_name_every_field(component: str, entity: type) -> None:
+    properties = set(COMPONENTS[component]["properties"])
+    assert properties == {f.name for f in dataclasses.fields(entity)}
+
+
+def test_registry_answers_match_their_schemas(api: httpx.Client) -> None:
+    run_id = api.post("/api/v1/runs", json={"experiment_id": "0"}).json()["run"]["info"]["run_id"]
+    upload = api.put(f"/api/v1/runs/{run_id}/artifacts/model/MLmodel", content=b"flavor: x")
+    assert upload.status_code == 201, upload.text
+    models = "/api/v1/registered-models"
+    created = api.post(f"{models}/churn/versions", json={"source": f"runs:/{run_id}/model"})
+    assert created.status_code == 201, created.text
+    api.put(f"{models}/churn/tags/team", json={"value": "risk"})
+    api.post(f"{models}/churn/versions/1/approvals", json={"approver": "ana", "comment": "ok"})
+    api.put(f"{models}/churn/approval-policy", json={"required_approvals": 1})
+    api.put(f"{models}/churn/aliases/champion", json={"version": 1, "reason": "first"})
+    doc = api.get("/api/openapi.json").json()
+    answers = {
+        "RegisteredModel": api.get(f"{models}/churn").json()["registered_model"],
+        "ModelVersion": api.get(f"{models}/churn/versions/1").json()["model_version"],
+        "Approval": api.get(f"{models}/churn/versions/1/approvals").json()["approvals"][0],
+        "RegistryEvent": api.get(f"{models}/churn/history").json()["events"][-1],
+    }
+    assert answers["RegisteredModel"]["aliases"] == [{"alias": "champion", "version": 1}]
+    assert answers["RegistryEvent"]["action"] == "alias_set"
+    for component, answer in answers.items():
+        _component_validator(doc, component).validate(answer)
+        assert set(answer) <= set(COMPONENTS[component]["properties"]), component

@@ -508,9 +508,11 @@ class RegistryStoreContract:
     def test_search_model_versions(self, tracking: TrackingStore, registry: RegistryStore) -> None:
         name = model_name()
         run_id = self.logged_run(tracking)
-        for i in range(5):
+        registered = [
             self.register(tracking, registry, name, run_id if i < 2 else None,
-                          tags={"parity": "even" if i % 2 else "odd"})  # fmt: skip
+                          tags={"parity": "even" if i % 2 else "odd"})
+            for i in range(5)
+        ]  # fmt: skip
 
         def found(filter_string: str, **kwargs: Any) -> list[int]:
             page = registry.search_model_versions(filter_string, **kwargs)
@@ -522,6 +524,11 @@ class RegistryStoreContract:
         assert found(f"name = '{name}' AND tags.parity = 'even'") == [4, 2]
         assert found(f"name = '{name}' AND source_path LIKE 'runs:/{run_id}/%'") == [2, 1]
         assert found(f"name = '{name}'", order_by=["version_number ASC"]) == [1, 2, 3, 4, 5]
+        # Which version owns these index entries (how a server authorizes reading them).
+        owner = registered[2].storage_owner
+        assert found(f"storage_owner = '{owner}'") == [3]
+        assert found(f"storage_owner IN ('{owner}', '{registered[0].storage_owner}')") == [3, 1]
+        assert found("storage_owner = 'mv-00000000000000000000000000000000'") == []
         paged = all_pages(
             lambda **kw: registry.search_model_versions(
                 f"name = '{name}'", order_by=["creation_timestamp"], **kw

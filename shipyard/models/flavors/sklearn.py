@@ -1,14 +1,24 @@
-"""scikit-learn estimators and pipelines, pickled (loading runs code: trust the source)."""
+"""scikit-learn estimators and pipelines, pickled (loading runs code: trust the source).
+
+Packages imported from MLflow (:mod:`shipyard.models.mlflow_import`) keep MLflow's file as it
+was: a pickle or cloudpickle file (read by the same loader, and running code the same way), or a
+skops file (``serialization: skops``), which skops loads without running pickle code, refusing
+any type outside skops' defaults and the package's ``trusted_types``. skops is optional:
+``pip install skops``.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
+from shipyard.errors import InvalidInput, MissingDependency
 from shipyard.models.flavors import _pickle
 from shipyard.models.flavors.base import Flavor, loaded, require
 
 DATA = "model.pkl"
+SKOPS = "skops"
 
 
 class SklearnFlavor(Flavor):
@@ -31,10 +41,38 @@ class SklearnFlavor(Flavor):
 
     def load(self, path: Path, config: dict[str, Any]) -> Any:
         require("sklearn", "sklearn")
-        return _pickle.load(path / config.get("data", DATA))
+        data = path / config.get("data", DATA)
+        if config.get("serialization") == SKOPS:
+            return load_skops(data, config.get("trusted_types") or [])
+        return _pickle.load(data)
 
     def predict(self, model: Any, data: Any, config: dict[str, Any]) -> Any:
-        return model.predict(without_names_if_unfitted_with_them(model, data))
+        fn = getattr(model, str(config.get("predict_fn") or "predict"))
+        return fn(without_names_if_unfitted_with_them(model, data))
+
+
+def skops_io() -> Any:
+    """``skops.io``, or MissingDependency naming the package to install."""
+    try:
+        return importlib.import_module("skops.io")
+    except ImportError as exc:
+        raise MissingDependency(
+            "This scikit-learn model is stored in the skops format, and the 'skops' package is "
+            "not installed. Install it with: pip install skops"
+        ) from exc
+
+
+def load_skops(path: Path, trusted_types: list[str]) -> Any:
+    """Load a skops file, trusting skops' default types and ``trusted_types`` only."""
+    sio = skops_io()
+    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trusted_types]
+    if untrusted:
+        raise InvalidInput(
+            f"The skops file {path.name} contains types that are not trusted: "
+            f"{', '.join(untrusted)}. Check them, then list them in the package's "
+            "trusted_types (or re-import the MLflow model with skops_trusted_types set)."
+        )
+    return sio.load(path, trusted=list(trusted_types))
 
 
 def without_names_if_unfitted_with_them(model: Any, data: Any) -> Any:

@@ -7,6 +7,9 @@ module                     resource
 :mod:`.runs`               runs, run tags, dataset inputs, run search
 :mod:`.metrics`            batch logging (metrics, params, tags) and metric history
 :mod:`.artifacts`          artifact files of a run (streamed upload and download)
+:mod:`.models`             registered models, their tags, aliases, approval policy, audit trail
+:mod:`.model_versions`     model versions, their tags, approvals, search, lineage by dataset
+:mod:`.model_files`        the files of model versions (read-only, streamed download)
 :mod:`.admin`              the artifact index and garbage-collection lists (admin only)
 =========================  ==================================================================
 """
@@ -23,9 +26,27 @@ if TYPE_CHECKING:
 
 def routes(ws: Workspace) -> list[BaseRoute]:
     """Every ``/api/v1`` route, bound to ``ws``."""
-    from shipyard.server.api import admin, artifacts, experiments, metrics, runs
+    from shipyard.server.api import (
+        admin,
+        artifacts,
+        experiments,
+        metrics,
+        model_files,
+        model_versions,
+        models,
+        runs,
+    )
 
     out: list[BaseRoute] = []
-    for module in (experiments, runs, metrics, artifacts, admin):
+    for module in (
+        experiments,
+        runs,
+        metrics,
+        artifacts,
+        models,
+        model_versions,
+        model_files,
+        admin,
+    ):
         out += module.routes(ws)
     return out

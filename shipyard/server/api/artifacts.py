@@ -24,10 +24,12 @@ from starlette.routing import BaseRoute
 from shipyard.artifacts.base import CHUNK_SIZE
 from shipyard.artifacts.paths import clean_path
 from shipyard.entities import ArtifactInfo, to_json
+from shipyard.errors import InvalidInput
 from shipyard.server._http_util import json_response, optional_str, query
 from shipyard.server.api.runs import run_id_of
 from shipyard.server.api.schemas import EMPTY, STRING, array, obj, ref
 from shipyard.server.routing import ApiRouter, QueryParam
+from shipyard.store.registry import STORAGE_OWNER_PREFIX
 
 if TYPE_CHECKING:
     from shipyard.workspace import Workspace
@@ -107,6 +109,18 @@ def _path_of(request: Request) -> str:
     return clean_path(request.path_params["path"])
 
 
+def _run_of(request: Request) -> str:
+    """The ``run_id`` path parameter; a model version's storage owner is refused, so that its
+    files can't be changed or deleted behind the registry's back."""
+    run_id = run_id_of(request)
+    if run_id.startswith(STORAGE_OWNER_PREFIX):
+        raise InvalidInput(
+            f"{run_id!r} is not a run: it holds the files of a registered model version, which "
+            f"are read-only. Read them at /api/v1/model-versions/{run_id}/artifacts."
+        )
+    return run_id
+
+
 @router.put(
     "/api/v1/runs/{run_id}/artifacts/{path:path}",
     action="write",
@@ -121,7 +135,7 @@ def _path_of(request: Request) -> str:
 async def upload_artifact(request: Request, ws: Workspace) -> Response:
     """Store the request body as file ``path`` of the run (overwriting it). The body is
     streamed to storage in constant memory, whatever its size."""
-    run_id = run_id_of(request)
+    run_id = _run_of(request)
     path = _path_of(request)
     src = io.BufferedReader(RequestBodyReader(request.stream()), CHUNK_SIZE)
 
@@ -146,15 +160,19 @@ async def upload_artifact(request: Request, ws: Workspace) -> Response:
 async def download_artifact(request: Request, ws: Workspace) -> Response:
     """The bytes of file ``path`` (range requests are answered when the server stores
     artifacts on local disk)."""
-    run_id = run_id_of(request)
-    path = _path_of(request)
+    return await file_response(ws, _run_of(request), _path_of(request))
+
+
+async def file_response(ws: Workspace, owner: str, path: str) -> Response:
+    """The bytes of file ``path`` of ``owner``: sendfile from local disk when the bytes are
+    there, otherwise streamed in 1 MiB chunks (constant memory either way)."""
     headers = {"X-Content-Type-Options": "nosniff"}
 
     def locate() -> Path | BinaryIO:
-        local = ws.artifacts.local_path(run_id, path)
+        local = ws.artifacts.local_path(owner, path)
         if local is not None and local.is_file():
             return local
-        return ws.artifacts.open(run_id, path)
+        return ws.artifacts.open(owner, path)
 
     found = await run_in_threadpool(locate)
     if isinstance(found, Path):
@@ -183,7 +201,7 @@ async def _chunks(src: BinaryIO) -> AsyncIterator[bytes]:
 async def list_artifacts(request: Request, ws: Workspace) -> Response:
     """The immediate children of a folder: files with size and digest, then folders. A file
     path or a missing folder gives an empty list."""
-    run_id = run_id_of(request)
+    run_id = _run_of(request)
     path = clean_path(optional_str(query(request), "path", "") or "", allow_root=True)
     items = await run_in_threadpool(ws.artifacts.list, run_id, path)
     return json_response({"artifacts": to_json(items)})
@@ -199,7 +217,7 @@ async def list_artifacts(request: Request, ws: Workspace) -> Response:
 )
 async def stat_artifact(request: Request, ws: Workspace) -> Response:
     """Size and content digest (sha256) of file ``path``."""
-    run_id = run_id_of(request)
+    run_id = _run_of(request)
     info = await run_in_threadpool(ws.artifacts.stat, run_id, _path_of(request))
     return json_response({"artifact": to_json(info)})
 
@@ -215,7 +233,7 @@ async def stat_artifact(request: Request, ws: Workspace) -> Response:
 async def delete_artifact(request: Request, ws: Workspace) -> Response:
     """Remove a file, or a folder and everything below it; bytes nothing else references are
     freed."""
-    run_id = run_id_of(request)
+    run_id = _run_of(request)
     await run_in_threadpool(ws.artifacts.delete, run_id, _path_of(request))
     return json_response({})
 
@@ -230,6 +248,6 @@ async def delete_artifact(request: Request, ws: Workspace) -> Response:
 )
 async def delete_all_artifacts(request: Request, ws: Workspace) -> Response:
     """Remove every artifact of the run; bytes nothing else references are freed."""
-    run_id = run_id_of(request)
+    run_id = _run_of(request)
     await run_in_threadpool(ws.artifacts.delete, run_id, "")
     return json_response({})

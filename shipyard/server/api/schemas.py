@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shipyard.entities import ModelStage, ModelVersionStatus, RegistryAction
+
 Schema = dict[str, Any]
 
 STRING: Schema = {"type": "string"}
@@ -26,6 +28,8 @@ RUN_STATUS: Schema = {
     "enum": ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"],
 }
 EMPTY: Schema = {"type": "object", "properties": {}}
+MODEL_STAGE: Schema = {"type": "string", "enum": [s.value for s in ModelStage]}
+MODEL_VERSION_STATUS: Schema = {"type": "string", "enum": [s.value for s in ModelVersionStatus]}
 
 
 def ref(name: str) -> Schema:
@@ -129,5 +133,80 @@ COMPONENTS: dict[str, Schema] = {
             "digest": NULLABLE_STRING,
         },
         ("path", "is_dir"),
+    ),
+    "ModelVersion": obj(
+        {
+            "name": STRING,
+            "version": INTEGER,
+            "source": STRING,
+            "run_id": NULLABLE_STRING,
+            "status": MODEL_VERSION_STATUS,
+            "status_message": NULLABLE_STRING,
+            "description": NULLABLE_STRING,
+            "user_id": STRING,
+            "creation_timestamp": INTEGER,
+            "last_updated_timestamp": INTEGER,
+            "current_stage": MODEL_STAGE,
+            "storage_owner": {
+                **STRING,
+                "description": "Owner of the version's files (mv- and 32 hex digits); read "
+                "them at /api/v1/model-versions/{storage_owner}/artifacts.",
+            },
+            "storage_path": {**STRING, "description": "The package's folder or file."},
+            "content_digest": NULLABLE_STRING,
+            "tags": STRING_MAP,
+            "aliases": array(STRING),
+        },
+        ("name", "version", "source", "status", "storage_owner", "storage_path"),
+    ),
+    "ModelAlias": obj({"alias": STRING, "version": INTEGER}, ("alias", "version")),
+    "RegisteredModel": obj(
+        {
+            "name": STRING,
+            "description": NULLABLE_STRING,
+            "user_id": STRING,
+            "creation_timestamp": INTEGER,
+            "last_updated_timestamp": INTEGER,
+            "tags": STRING_MAP,
+            "aliases": array(ref("ModelAlias")),
+            "latest_versions": {
+                **array(ref("ModelVersion")),
+                "description": "The newest version in each stage.",
+            },
+            "approval_policy": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": 'Distinct approvals required per alias ("*": every alias).',
+            },
+        },
+        ("name",),
+    ),
+    "Approval": obj(
+        {
+            "name": STRING,
+            "version": INTEGER,
+            "approver": STRING,
+            "comment": NULLABLE_STRING,
+            "timestamp": INTEGER,
+        },
+        ("name", "version", "approver"),
+    ),
+    "RegistryEvent": obj(
+        {
+            "event_id": INTEGER,
+            "name": STRING,
+            "action": {
+                "type": "string",
+                "enum": [a.value for a in RegistryAction],
+            },
+            "timestamp": INTEGER,
+            "version": NULLABLE_INTEGER,
+            "alias": NULLABLE_STRING,
+            "from_value": NULLABLE_STRING,
+            "to_value": NULLABLE_STRING,
+            "user_id": STRING,
+            "reason": NULLABLE_STRING,
+        },
+        ("event_id", "name", "action", "timestamp"),
     ),
 }

@@ -1,5 +1,5 @@
 """The MLflow-compatible REST surface: the unmodified ``mlflow`` client, pointed at a Shipyard
-server, tracks experiments and runs and moves artifacts.
+server, tracks experiments and runs, moves artifacts, logs models and uses the model registry.
 
 One module per resource, each exporting ``ENDPOINTS`` (:class:`~._wire.Endpoint` specs):
 
@@ -7,13 +7,15 @@ One module per resource, each exporting ``ENDPOINTS`` (:class:`~._wire.Endpoint`
 * :mod:`.runs` - run lifecycle and search; :mod:`.run_data` - params, metrics, tags, batches,
   dataset inputs
 * :mod:`.metrics` - metric history (paged, and sampled across runs)
-* :mod:`.artifacts` - the proxied artifact service ``/api/2.0/mlflow-artifacts`` and
-  ``artifacts/list``
-* :mod:`.info` - ``/api/3.0/mlflow/server-info``; logged models: an always-empty search, JSON
-  404s for the rest
+* :mod:`.artifacts` - the proxied artifact service ``/api/2.0/mlflow-artifacts`` (files of runs,
+  logged models and registered versions) and ``artifacts/list``
+* :mod:`.logged_models` - MLflow 3 logged models (``logged-models/*``) and ``runs/outputs``
+* :mod:`.registered_models` and :mod:`.model_versions` - the model registry
+* :mod:`.info` - ``/api/3.0/mlflow/server-info``
 
 Every request is put to the app's authorizer (:func:`shipyard.server.auth.authorize`) as
-``read``/``write`` on ``run:<id>`` or ``experiment:<id>`` before its handler runs. Handlers raise
+``read``/``write`` on ``run:<id>``, ``experiment:<id>``, ``logged-model:<id>`` or
+``model:<name>`` (a registered model) before its handler runs. Handlers raise
 :mod:`shipyard.errors`; the server's error handlers turn them into MLflow's error shape
 (``error_code`` from each class's ``mlflow_code``) on these paths.
 """
@@ -27,7 +29,18 @@ from starlette.datastructures import URLPath
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route
 from starlette.types import Receive, Scope, Send
 
-from shipyard.server.mlflow import artifacts, experiments, info, metrics, run_data, runs
+from shipyard.errors import MethodNotAllowed
+from shipyard.server.mlflow import (
+    artifacts,
+    experiments,
+    info,
+    logged_models,
+    metrics,
+    model_versions,
+    registered_models,
+    run_data,
+    runs,
+)
 from shipyard.server.mlflow._wire import Endpoint, json_endpoint
 from shipyard.workspace import Workspace
 
@@ -41,7 +54,9 @@ ENDPOINTS: list[Endpoint] = [
     *metrics.ENDPOINTS,
     *experiments.ENDPOINTS,
     *artifacts.ENDPOINTS,
-    *info.ENDPOINTS,
+    *logged_models.ENDPOINTS,
+    *registered_models.ENDPOINTS,
+    *model_versions.ENDPOINTS,
 ]
 """Every JSON endpoint of the MLflow surface."""
 
@@ -61,14 +76,15 @@ class MlflowRoutes(BaseRoute):
 
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
-        self._fixed: dict[str, Route] = {}
+        self._fixed: dict[str, list[Route]] = {}
         self._patterns: list[Route] = []
         prefixes: dict[str, None] = {}
         for route in routes:
             if route.param_convertors:
                 self._patterns.append(route)
             else:
-                self._fixed.setdefault(route.path, route)
+                # One path may have a route per method (registered-models/alias: GET/POST/DELETE).
+                self._fixed.setdefault(route.path, []).append(route)
             # "/api/2.0/mlflow/runs/create" -> "/api/2.0/mlflow/"
             prefixes["/".join(route.path.split("/")[:4]) + "/"] = None
         self._prefixes = tuple(prefixes)
@@ -77,17 +93,20 @@ class MlflowRoutes(BaseRoute):
         path = get_route_path(scope)
         if not path.startswith(self._prefixes):
             return Match.NONE, {}, None
-        route = self._fixed.get(path)
-        if route is not None:
-            match, child = route.matches(scope)
-            return match, child, route
+        fixed = self._fixed.get(path)
+        candidates = fixed if fixed is not None else self._patterns
         partial: tuple[Match, Scope, Route | None] = (Match.NONE, {}, None)
-        for route in self._patterns:
+        allow: set[str] = set()
+        for route in candidates:
             match, child = route.matches(scope)
             if match is Match.FULL:
                 return match, child, route
-            if match is Match.PARTIAL and partial[2] is None:
-                partial = (match, child, route)
+            if match is Match.PARTIAL:
+                allow.update(route.methods or ())
+                if partial[2] is None:
+                    partial = (match, child, route)
+        if partial[2] is not None:
+            partial[1]["shipyard.mlflow_allow"] = sorted(allow - {"HEAD"})
         return partial
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
@@ -105,6 +124,13 @@ class MlflowRoutes(BaseRoute):
             if route is None:
                 raise AssertionError("MlflowRoutes.handle called for a path it does not serve")
             scope.update(child)
+        allow = scope.get("shipyard.mlflow_allow")
+        if allow is not None:
+            raise MethodNotAllowed(
+                f"{scope['path']} does not answer {scope['method']}; use one of: "
+                f"{', '.join(allow)}.",
+                details={"allow": allow},
+            )
         await route.handle(scope, receive, send)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
@@ -123,7 +149,7 @@ def route_list(workspace: Workspace) -> list[Route]:
         for spec in ENDPOINTS:
             endpoint = json_endpoint(spec, workspace)
             out.append(Route(prefix + spec.path, endpoint, methods=list(spec.methods)))
-    for route in (*artifacts.service_routes(workspace), *info.info_routes(PREFIXES)):
+    for route in (*artifacts.service_routes(workspace), *info.info_routes()):
         assert isinstance(route, Route)
         out.append(route)
     return out

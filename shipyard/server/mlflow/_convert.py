@@ -21,9 +21,13 @@ from shipyard.entities import (
     Dataset,
     DatasetInput,
     Experiment,
+    LoggedModel,
     Metric,
+    ModelVersion,
+    RegisteredModel,
     Run,
     RunInfo,
+    RunModels,
 )
 from shipyard.errors import InvalidInput
 from shipyard.server.mlflow._wire import Args
@@ -149,8 +153,9 @@ def dataset_input(di: DatasetInput) -> dict[str, Any]:
     return out
 
 
-def run(r: Run) -> dict[str, Any]:
-    """A Run message: info, data (latest metrics, params, tags) and inputs."""
+def run(r: Run, models: RunModels | None = None) -> dict[str, Any]:
+    """A Run message: info, data (latest metrics, params, tags), inputs (datasets and logged
+    models) and outputs (logged models)."""
     data: dict[str, Any] = {}
     if r.data.metrics:
         data["metrics"] = metrics(r.data.metrics.values())
@@ -161,7 +166,106 @@ def run(r: Run) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     if r.inputs:
         inputs["dataset_inputs"] = [dataset_input(d) for d in r.inputs]
-    return {"info": run_info(r.info), "data": data, "inputs": inputs}
+    out: dict[str, Any] = {"info": run_info(r.info), "data": data, "inputs": inputs}
+    if models is not None:
+        if models.inputs:
+            inputs["model_inputs"] = [{"model_id": m} for m in models.inputs]
+        if models.outputs:
+            out["outputs"] = {
+                "model_outputs": [{"model_id": m, "step": step} for m, step in models.outputs]
+            }
+    return out
+
+
+def logged_model(m: LoggedModel) -> dict[str, Any]:
+    """A LoggedModel message: ``{info, data}`` (``creator_id`` is an int64 in MLflow's proto
+    and Shipyard's creators are names, so it is left out; ``mlflow.user`` tags carry them)."""
+    info: dict[str, Any] = {
+        "model_id": m.model_id,
+        "experiment_id": m.experiment_id,
+        "name": m.name,
+        "creation_timestamp_ms": m.creation_timestamp,
+        "last_updated_timestamp_ms": m.last_updated_timestamp,
+        "artifact_uri": m.artifact_uri,
+        "status": m.status,
+    }
+    if m.model_type is not None:
+        info["model_type"] = m.model_type
+    if m.source_run_id is not None:
+        info["source_run_id"] = m.source_run_id
+    if m.status_message is not None:
+        info["status_message"] = m.status_message
+    if m.tags:
+        info["tags"] = key_values(m.tags)
+    if m.registrations:
+        info["registrations"] = [
+            {"name": r.name, "version": str(r.version)} for r in m.registrations
+        ]
+    data: dict[str, Any] = {}
+    if m.params:
+        data["params"] = key_values(m.params)
+    if m.metrics:
+        data["metrics"] = [metric(x) for x in m.metrics]
+    return {"info": info, "data": data}
+
+
+MODEL_SOURCE_PREFIX = "models:/"
+
+
+def logged_model_id_of(source: str) -> str | None:
+    """The logged model a version's ``source`` names (``models:/m-...``), if it names one."""
+    if source.startswith(MODEL_SOURCE_PREFIX + "m-"):
+        rest = source[len(MODEL_SOURCE_PREFIX) :]
+        if "/" not in rest and "@" not in rest:
+            return rest
+    return None
+
+
+def model_version(v: ModelVersion) -> dict[str, Any]:
+    """A ModelVersion message (``version`` as a string, MLflow's spelling)."""
+    out: dict[str, Any] = {
+        "name": v.name,
+        "version": str(v.version),
+        "creation_timestamp": v.creation_timestamp,
+        "last_updated_timestamp": v.last_updated_timestamp,
+        "user_id": v.user_id,
+        "current_stage": v.current_stage,
+        "source": v.source,
+        "status": v.status,
+    }
+    if v.description is not None:
+        out["description"] = v.description
+    if v.run_id is not None:
+        out["run_id"] = v.run_id
+    if v.status_message is not None:
+        out["status_message"] = v.status_message
+    if v.tags:
+        out["tags"] = key_values(v.tags)
+    if v.aliases:
+        out["aliases"] = list(v.aliases)
+    model_id = logged_model_id_of(v.source)
+    if model_id is not None:
+        out["model_id"] = model_id
+    return out
+
+
+def registered_model(m: RegisteredModel) -> dict[str, Any]:
+    """A RegisteredModel message, with the newest version per stage and every alias."""
+    out: dict[str, Any] = {
+        "name": m.name,
+        "creation_timestamp": m.creation_timestamp,
+        "last_updated_timestamp": m.last_updated_timestamp,
+        "user_id": m.user_id,
+    }
+    if m.description is not None:
+        out["description"] = m.description
+    if m.latest_versions:
+        out["latest_versions"] = [model_version(v) for v in m.latest_versions]
+    if m.tags:
+        out["tags"] = key_values(m.tags)
+    if m.aliases:
+        out["aliases"] = [{"alias": a.alias, "version": str(a.version)} for a in m.aliases]
+    return out
 
 
 def file_info(info: ArtifactInfo, *, basename: bool) -> dict[str, Any]:
@@ -192,15 +296,15 @@ def pairs(items: list[Args], *, value_required: bool = False) -> dict[str, str]:
     return out
 
 
-def param_pairs(items: list[Args]) -> dict[str, str]:
+def param_pairs(items: list[Args], request: str = "log-batch") -> dict[str, str]:
     """Params of a batch: like :func:`pairs`, but a key sent twice is an error (as in MLflow)."""
     out: dict[str, str] = {}
     for item in items:
         k = item.require_string("key")
         if k in out:
             raise InvalidInput(
-                f"Duplicate parameter key {k!r} in one log-batch request; send each param "
-                "once per batch (params are write-once per run)."
+                f"Duplicate parameter key {k!r} in one {request} request; send each param "
+                "once per batch (params are write-once)."
             )
         out[k] = item.string("value", "")
     return out

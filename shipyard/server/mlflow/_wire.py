@@ -14,7 +14,7 @@ with orjson, all in one worker-thread hop so the event loop never waits on the d
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from shipyard.errors import InvalidInput
 from shipyard.server._http_util import DEFAULT_MAX_JSON_BYTES, parse_json_object, read_body
-from shipyard.server.auth import Action, authorize
+from shipyard.server.auth import Action, authorize, principal_of
 from shipyard.validation import INT64_MAX, INT64_MIN
 from shipyard.workspace import Workspace
 
@@ -56,7 +56,7 @@ class Args:
     ``where`` prefixes field names in messages (``metrics[3].value``) for nested objects.
     """
 
-    __slots__ = ("_data", "_query", "_where", "size")
+    __slots__ = ("_data", "_query", "_where", "size", "user")
 
     def __init__(
         self, data: Mapping[str, Any], *, query: bool = False, where: str = "", size: int = 0
@@ -66,6 +66,9 @@ class Args:
         self._where = where
         self.size = size
         """Length in bytes of the JSON body the fields came from (0 for a query string)."""
+        self.user = ""
+        """Who sent the request: the name of the principal the server's authenticator found
+        (``anonymous`` without one). The registry records it in its audit trail."""
 
     # ------------------------------------------------------------------ construction
 
@@ -76,6 +79,17 @@ class Args:
         for k, v in params.multi_items():
             data.setdefault(k, []).append(v)
         return cls(data, query=True)
+
+    def with_fields(self, fields: Mapping[str, str]) -> Args:
+        """These fields with ``fields`` (a route's path parameters, which win) put over them."""
+        if not fields:
+            return self
+        data: dict[str, Any] = dict(self._data)
+        for k, v in fields.items():
+            data[k] = [v] if self._query else v
+        out = Args(data, query=self._query, where=self._where, size=self.size)
+        out.user = self.user
+        return out
 
     @classmethod
     def from_body(cls, body: bytes) -> Args:
@@ -331,8 +345,12 @@ class Endpoint:
     action: Action
     """What the authorizer is asked for: ``read`` or ``write``."""
     resource: str
-    """``run`` or ``experiment`` (the id is read from the request's fields), or a fixed
-    resource string such as ``experiment:*`` for searches."""
+    """``run``, ``experiment``, ``model`` (a registered model, by ``name``) or ``logged-model``
+    (by ``model_id``): the id is read from the request's fields; or a fixed resource string such
+    as ``experiment:*`` for searches."""
+    also: Callable[[Args], Sequence[tuple[Action, str]]] | None = None
+    """More ``(action, resource)`` pairs to authorize, found in the request (for instance the run
+    or logged model a new model version copies its files from)."""
 
     def resource_of(self, args: Args) -> str:
         """The resource string handed to the authorizer for one request."""
@@ -342,7 +360,13 @@ class Endpoint:
         if self.resource == "experiment":
             exp = args.raw("experiment_id")
             return f"experiment:{exp}" if exp not in (None, "") else "experiment:*"
+        if self.resource in _NAMED_RESOURCES:
+            value = args.raw(_NAMED_RESOURCES[self.resource])
+            return f"{self.resource}:{value if isinstance(value, str) and value else '*'}"
         return self.resource
+
+
+_NAMED_RESOURCES = {"model": "name", "logged-model": "model_id"}
 
 
 def _handle(handler: Handler, workspace: Workspace, args: Args | bytes) -> bytes:
@@ -379,7 +403,13 @@ def json_endpoint(spec: Endpoint, workspace: Workspace) -> Callable[[Request], A
         source = await read_args(request)
         if isinstance(source, bytes):
             source = await run_in_threadpool(Args.from_body, source)
+        if request.path_params:
+            source = source.with_fields(request.path_params)
+        source.user = principal_of(request).name
         await authorize(request, action, spec.resource_of(source))
+        if spec.also is not None:
+            for also_action, resource in spec.also(source):
+                await authorize(request, also_action, resource)
         content = await run_in_threadpool(_handle, handler, workspace, source)
         return Response(content, media_type=JSON_MEDIA_TYPE)
 

@@ -1,11 +1,18 @@
 """MLflow's proxied artifact service (``/api/2.0/mlflow-artifacts/artifacts``) and the run-scoped
 listing ``/api/2.0/mlflow/artifacts/list``.
 
-MLflow clients address a run's files as ``<experiment_id>/<run_id>/artifacts/<relative path>``
-(the run's ``artifact_uri`` is ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts``). Here that
-path is split into the owner (the run id) and the relative path, which
-:func:`~shipyard.artifacts.paths.clean_path` checks: ``..``, absolute paths, backslashes and NUL
-bytes are a 400 before anything touches storage.
+MLflow clients address files by path below the service root; three layouts name an owner in the
+artifact index (:func:`locate`):
+
+* ``<experiment_id>/<run_id>/artifacts/<path>``: a run's files (the run's ``artifact_uri`` is
+  ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts``);
+* ``<experiment_id>/models/<model_id>/artifacts/<path>``: a logged model's files (its
+  ``artifact_uri``);
+* ``model-versions/<storage owner>/artifacts/<path>``: a registered version's own copy of its
+  files, read-only (what ``model-versions/get-download-uri`` hands out).
+
+:func:`~shipyard.artifacts.paths.clean_path` checks every path: ``..``, absolute paths,
+backslashes and NUL bytes are a 400 before anything touches storage.
 
 * ``PUT .../<path>`` streams the body into the artifact repository (constant memory: a task
   receives the body ~1 MiB at a time into a short queue, which the repository reads from a
@@ -13,17 +20,22 @@ bytes are a 400 before anything touches storage.
 * ``GET .../<path>`` streams a file back (sendfile when the bytes are on local disk); a missing
   file or a folder is a 404 ``RESOURCE_DOES_NOT_EXIST``.
 * ``GET ...?path=<dir>`` lists a folder's immediate children by *basename*; a file, a missing
-  folder or a path outside any run lists as ``{}``.
+  folder or a path outside any owner lists as ``{}``.
 * ``DELETE .../<path>`` removes a file or a folder.
+
+Each request is authorized on its owner: ``run:<id>``, ``logged-model:<id>``, or
+``model:<name>`` for a version's files (``read`` only).
 """
 
 from __future__ import annotations
 
 import io
 import mimetypes
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.from_thread
@@ -36,58 +48,132 @@ from shipyard import validation
 from shipyard.artifacts.base import CHUNK_SIZE
 from shipyard.artifacts.paths import clean_path
 from shipyard.errors import InvalidArtifactPath, NotFound
-from shipyard.server.auth import authorize
+from shipyard.server.auth import Action, authorize
 from shipyard.server.mlflow import _convert
 from shipyard.server.mlflow._wire import Args, Endpoint, json_response
 from shipyard.server.mlflow.runs import run_id
+from shipyard.store.logged_models import check_model_id
 from shipyard.workspace import Workspace
 
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
-_RUN_LAYOUT = "<experiment_id>/<run_id>/artifacts/<path>"
+MODEL_VERSION_ROOT = "model-versions"
+_LAYOUTS = (
+    "<experiment_id>/<run_id>/artifacts/<path> (runs), "
+    "<experiment_id>/models/<model_id>/artifacts/<path> (logged models) or "
+    f"{MODEL_VERSION_ROOT}/<owner>/artifacts/<path> (registered versions)"
+)
+_VERSION_OWNER_RE = re.compile(r"^mv-[A-Za-z0-9_\-]{1,61}$")
+_NOT_RUN_OWNERS = ("mv-", "m-")
+"""Owner prefixes of registered versions and logged models: never a run's folder."""
+
+Kind = Literal["run", "logged-model", "model-version"]
 
 
-def locate(path: str, *, allow_root: bool) -> tuple[str, str, str] | None:
-    """Split ``<exp>/<run>/artifacts/<rel>`` into (experiment id, run id, clean rel path).
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a service path points: an owner in the artifact index and a path below its root."""
 
-    Returns ``None`` for a well-formed path that is not inside a run's artifacts (the service
-    root, an experiment folder, a logged model's folder). Raises ``InvalidArtifactPath`` for a
-    path that could escape (``..``, absolute, backslash, NUL) and ``InvalidInput`` for a
-    malformed run id."""
+    kind: Kind
+    owner: str
+    rel: str
+    experiment_id: str | None = None
+
+    @property
+    def resource(self) -> str:
+        """The authorizer's resource (a version's is found by :func:`_version_resource`)."""
+        return f"{self.kind}:{self.owner}"
+
+
+def version_download_uri(storage_owner: str, storage_path: str) -> str:
+    """The ``mlflow-artifacts:`` URI of a registered version's own files."""
+    uri = f"mlflow-artifacts:/{MODEL_VERSION_ROOT}/{storage_owner}/artifacts"
+    return f"{uri}/{storage_path}" if storage_path else uri
+
+
+def locate(path: str, *, allow_root: bool) -> Target | None:
+    """Where ``path`` points (see the module docstring).
+
+    Returns ``None`` for a well-formed path inside no owner (the service root, an experiment
+    folder). Raises ``InvalidArtifactPath`` for a path that could escape (``..``, absolute,
+    backslash, NUL), ``InvalidInput`` for a malformed run or model id, and, unless
+    ``allow_root``, ``InvalidArtifactPath`` for an owner's root folder itself."""
     cleaned = clean_path(path, allow_root=True)
-    parts = cleaned.split("/", 3)
-    if len(parts) < 3 or parts[2] != "artifacts" or not parts[0].isdigit():
-        return None
-    rel = parts[3] if len(parts) == 4 else ""
-    if not rel and not allow_root:
+    parts = cleaned.split("/")
+    target: Target | None = None
+    if len(parts) >= 4 and parts[0].isdigit() and parts[1] == "models" and parts[3] == "artifacts":
+        target = Target("logged-model", check_model_id(parts[2]), "/".join(parts[4:]), parts[0])
+    elif len(parts) >= 3 and parts[0].isdigit() and parts[2] == "artifacts":
+        if parts[1].startswith(_NOT_RUN_OWNERS):
+            # A version's or logged model's files, dressed as a run's: it would skip their checks.
+            raise InvalidArtifactPath(
+                f"artifact path {path!r} names {parts[1]!r} as a run, but it owns a registered "
+                "version's or a logged model's files; use the URI that "
+                "model-versions/get-download-uri or the logged model's artifact_uri gives."
+            )
+        target = Target("run", validation.run_id(parts[1]), "/".join(parts[3:]), parts[0])
+    elif len(parts) >= 3 and parts[0] == MODEL_VERSION_ROOT and parts[2] == "artifacts":
+        if not _VERSION_OWNER_RE.match(parts[1]):
+            raise InvalidArtifactPath(
+                f"artifact path {path!r} names {parts[1]!r}, which is not a registered version's "
+                "files; use the URI model-versions/get-download-uri returns."
+            )
+        target = Target("model-version", parts[1], "/".join(parts[3:]))
+    if target is not None and not target.rel and not allow_root:
         raise InvalidArtifactPath(
-            f"artifact path {path!r} names the run's artifact folder itself, not a file; "
-            f"give a file path such as '{parts[0]}/{parts[1]}/artifacts/model.pkl'."
+            f"artifact path {path!r} names an artifact folder itself, not a file; give a file "
+            f"path below it, such as '{cleaned}/model.pkl'."
         )
-    return parts[0], validation.run_id(parts[1]), rel
+    return target
 
 
-def _require_run_path(path: str, *, allow_root: bool) -> tuple[str, str, str]:
+def _require_writable(path: str, *, allow_root: bool) -> Target:
     where = locate(path, allow_root=allow_root)
     if where is None:
-        if "/models/" in f"/{path}":
-            raise InvalidArtifactPath(
-                f"artifact path {path!r} belongs to an MLflow logged model, which this Shipyard "
-                "server does not serve yet; log files to a run instead (mlflow.log_artifact)."
-            )
         raise InvalidArtifactPath(
-            f"artifact path {path!r} does not name a run's file; run artifacts live at "
-            f"{_RUN_LAYOUT}, as in the run's artifact_uri."
+            f"artifact path {path!r} does not name a run's or a logged model's file; artifacts "
+            f"live at {_LAYOUTS}, as in their artifact_uri."
+        )
+    if where.kind == "model-version":
+        raise InvalidArtifactPath(
+            f"artifact path {path!r} holds a registered model version's files, which never "
+            "change; register a new version (model-versions/create) to change them."
         )
     return where
 
 
-def _check_upload_target(ws: Workspace, exp_id: str, rid: str) -> None:
-    info = ws.store.get_run(rid).info
-    if info.experiment_id != exp_id:
+def _check_upload_target(ws: Workspace, where: Target) -> None:
+    if where.kind == "run":
+        info = ws.store.get_run(where.owner).info
+        exp_id, uri = info.experiment_id, info.artifact_uri
+    else:
+        model = ws.logged_models.get_logged_model(where.owner)
+        exp_id, uri = model.experiment_id, model.artifact_uri
+    if exp_id != where.experiment_id:
+        what = "run" if where.kind == "run" else "logged model"
         raise InvalidArtifactPath(
-            f"run {rid} belongs to experiment {info.experiment_id}, not {exp_id}; upload below "
-            f"the run's artifact_uri ({info.artifact_uri})."
+            f"{what} {where.owner} belongs to experiment {exp_id}, not {where.experiment_id}; "
+            f"upload below its artifact_uri ({uri})."
         )
+
+
+def _version_resource(ws: Workspace, owner: str) -> str:
+    """``model:<name>`` of the version owning files ``owner``; ``NotFound`` if none does."""
+    page = ws.registry.search_model_versions(f"storage_owner = '{owner}'", max_results=1)
+    if not page.items:
+        raise NotFound(
+            f"No registered model version owns the files {MODEL_VERSION_ROOT}/{owner}; the "
+            "version may have been deleted. Ask model-versions/get-download-uri for a current "
+            "URI."
+        )
+    return f"model:{page.items[0].name}"
+
+
+async def _authorize(request: Request, ws: Workspace, action: Action, where: Target) -> None:
+    if where.kind == "model-version":
+        resource = await run_in_threadpool(_version_resource, ws, where.owner)
+    else:
+        resource = where.resource
+    await authorize(request, action, resource)
 
 
 PREFETCH_CHUNKS = 4
@@ -159,17 +245,17 @@ class _RequestBody(io.RawIOBase):
 
 
 async def upload(request: Request, ws: Workspace, path: str) -> Response:
-    """``PUT /artifacts/<exp>/<run>/artifacts/<rel>``: store the body as that file."""
-    exp_id, rid, rel = _require_run_path(path, allow_root=False)
-    await authorize(request, "write", f"run:{rid}")
-    await run_in_threadpool(_check_upload_target, ws, exp_id, rid)
+    """``PUT /artifacts/<path>``: store the body as that file of a run or a logged model."""
+    where = _require_writable(path, allow_root=False)
+    await authorize(request, "write", where.resource)
+    await run_in_threadpool(_check_upload_target, ws, where)
     source = _RequestBody(request)
     body = io.BufferedReader(source, CHUNK_SIZE)
     error: Exception | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(source.pump)
         try:
-            await run_in_threadpool(ws.artifacts.upload, rid, rel, body)
+            await run_in_threadpool(ws.artifacts.upload, where.owner, where.rel, body)
         except Exception as exc:  # raised below, outside the task group (which would wrap it)
             error = exc
         # Stored, or failed before reading everything: stop receiving either way.
@@ -187,20 +273,21 @@ def _iter_file(ws: Workspace, owner: str, rel: str) -> Iterator[bytes]:
 
 
 async def download(request: Request, ws: Workspace, path: str) -> Response:
-    """``GET /artifacts/<exp>/<run>/artifacts/<rel>``: stream the file back."""
+    """``GET /artifacts/<path>``: stream the file back."""
     where = locate(path, allow_root=True)
-    if where is None or not where[2]:
+    if where is None or not where.rel:
         raise NotFound(
-            f"No artifact file at {path!r}. Run artifacts live at {_RUN_LAYOUT}; list a "
-            "folder with GET .../artifacts?path=<folder>."
+            f"No artifact file at {path!r}. Artifacts live at {_LAYOUTS}; list a folder with "
+            "GET .../artifacts?path=<folder>."
         )
-    _, rid, rel = where
-    await authorize(request, "read", f"run:{rid}")
-    local = await run_in_threadpool(_find_file, ws, rid, rel, path)
-    media_type = mimetypes.guess_type(rel)[0] or "application/octet-stream"
+    await _authorize(request, ws, "read", where)
+    local = await run_in_threadpool(_find_file, ws, where.owner, where.rel, path)
+    media_type = mimetypes.guess_type(where.rel)[0] or "application/octet-stream"
     if local is not None:
         return _FileResponse(local, media_type=media_type)
-    return StreamingResponse(iterate_in_threadpool(_iter_file(ws, rid, rel)), media_type=media_type)
+    return StreamingResponse(
+        iterate_in_threadpool(_iter_file(ws, where.owner, where.rel)), media_type=media_type
+    )
 
 
 class _FileResponse(FileResponse):
@@ -215,34 +302,33 @@ def _find_file(ws: Workspace, owner: str, rel: str, path: str) -> Path | None:
         ws.artifacts.stat(owner, rel)
     except NotFound:
         raise NotFound(
-            f"No artifact file at {path!r}: the run has no such file (a folder cannot be "
+            f"No artifact file at {path!r}: there is no such file (a folder cannot be "
             "downloaded as one file; list it with GET .../artifacts?path=<folder>)."
         ) from None
     return ws.artifacts.local_path(owner, rel)
 
 
-def _listing(ws: Workspace, rid: str, rel: str) -> dict[str, Any]:
-    files = ws.artifacts.list(rid, rel)
+def _listing(ws: Workspace, owner: str, rel: str) -> dict[str, Any]:
+    files = ws.artifacts.list(owner, rel)
     if not files:
         return {}
     return {"files": [_convert.file_info(f, basename=True) for f in files]}
 
 
 async def list_folder(request: Request, ws: Workspace, path: str) -> Response:
-    """``GET /artifacts?path=<exp>/<run>/artifacts/<dir>`` -> ``{files: [...]}`` or ``{}``."""
+    """``GET /artifacts?path=<owner folder>/<dir>`` -> ``{files: [...]}`` or ``{}``."""
     where = locate(path, allow_root=True)
     if where is None:
         return json_response({})
-    _, rid, rel = where
-    await authorize(request, "read", f"run:{rid}")
-    return json_response(await run_in_threadpool(_listing, ws, rid, rel))
+    await _authorize(request, ws, "read", where)
+    return json_response(await run_in_threadpool(_listing, ws, where.owner, where.rel))
 
 
 async def delete(request: Request, ws: Workspace, path: str) -> Response:
-    """``DELETE /artifacts/<exp>/<run>/artifacts/<rel>``: remove a file or a folder."""
-    _, rid, rel = _require_run_path(path, allow_root=True)
-    await authorize(request, "write", f"run:{rid}")
-    await run_in_threadpool(ws.artifacts.delete, rid, rel)
+    """``DELETE /artifacts/<path>``: remove a file or a folder of a run or a logged model."""
+    where = _require_writable(path, allow_root=True)
+    await authorize(request, "write", where.resource)
+    await run_in_threadpool(ws.artifacts.delete, where.owner, where.rel)
     return json_response({})
 
 

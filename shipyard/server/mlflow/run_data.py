@@ -16,10 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard import validation
-from shipyard.errors import InvalidInput, PayloadTooLarge
+from shipyard.errors import PayloadTooLarge
 from shipyard.server.mlflow import _convert
 from shipyard.server.mlflow._wire import Args, Endpoint
 from shipyard.server.mlflow.runs import run_id
+from shipyard.store.logged_models import check_model_id
 from shipyard.workspace import Workspace
 
 MAX_BATCH_BODY_BYTES = 1_000_000
@@ -81,19 +82,16 @@ def log_batch(ws: Workspace, args: Args) -> dict[str, Any]:
 
 
 def log_inputs(ws: Workspace, args: Args) -> dict[str, Any]:
-    """``POST runs/log-inputs {run_id, datasets[]}``: record the datasets a run used.
-
-    ``models[]`` (MLflow 3 logged-model inputs) is refused until logged models are served."""
+    """``POST runs/log-inputs {run_id, datasets[], models[] {model_id}}``: record the datasets
+    and logged models a run used."""
     rid = run_id(args)
-    if args.raw_list("models"):
-        raise InvalidInput(
-            "log-inputs 'models' refers to logged models, which this Shipyard server does not "
-            "serve yet; send only 'datasets'."
-        )
     inputs = [_convert.dataset_input_from(item) for item in args.objects("datasets")]
+    models = [check_model_id(m.require_string("model_id")) for m in args.objects("models")]
     if inputs:
         ws.store.log_inputs(rid, inputs)
-    else:
+    if models:
+        ws.logged_models.log_run_models(rid, inputs=models)
+    if not inputs and not models:
         ws.store.get_run(rid)  # nothing to record, but an unknown run is still a 404
     return {}
 

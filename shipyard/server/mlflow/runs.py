@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard import validation
-from shipyard.entities import RunStatus, ViewType
+from shipyard.entities import RunModels, RunStatus, ViewType
 from shipyard.server.mlflow import _convert
 from shipyard.server.mlflow._wire import Args, Endpoint
 from shipyard.server.mlflow.experiments import VIEW_TYPES
@@ -53,9 +53,19 @@ def create_run(ws: Workspace, args: Args) -> dict[str, Any]:
     return {"run": _convert.run(run)}
 
 
+def run_models(ws: Workspace, run_ids: list[str]) -> dict[str, RunModels]:
+    """The logged models the runs used and produced (none in a workspace without logged
+    models)."""
+    if ws.logged_model_store is None or not run_ids:
+        return {}
+    return ws.logged_model_store.run_models(run_ids)
+
+
 def get_run(ws: Workspace, args: Args) -> dict[str, Any]:
-    """``GET runs/get?run_id=`` -> ``{run}`` with latest metrics, params, tags and inputs."""
-    return {"run": _convert.run(ws.store.get_run(run_id(args)))}
+    """``GET runs/get?run_id=`` -> ``{run}`` with latest metrics, params, tags, inputs (datasets
+    and logged models) and outputs (logged models)."""
+    run = ws.store.get_run(run_id(args))
+    return {"run": _convert.run(run, run_models(ws, [run.info.run_id]).get(run.info.run_id))}
 
 
 def update_run(ws: Workspace, args: Args) -> dict[str, Any]:
@@ -99,7 +109,8 @@ def search_runs(ws: Workspace, args: Args) -> dict[str, Any]:
     )
     out: dict[str, Any] = {}
     if page.items:
-        out["runs"] = [_convert.run(r) for r in page.items]
+        models = run_models(ws, [r.info.run_id for r in page.items])
+        out["runs"] = [_convert.run(r, models.get(r.info.run_id)) for r in page.items]
     if page.next_page_token:
         out["next_page_token"] = page.next_page_token
     return out
