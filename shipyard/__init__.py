@@ -63,6 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
         register_flavor,
         save_model,
     )
+    from shipyard.registry import Registry
     from shipyard.registry.card import render_model_card
     from shipyard.tracking.client import Client
     from shipyard.tracking.fluent import (
@@ -144,6 +145,7 @@ _EXPORTS: dict[str, str] = {
     "register_flavor": "shipyard.models",
     "save_model": "shipyard.models",
     # registry
+    "Registry": "shipyard.registry",
     "render_model_card": "shipyard.registry.card",
     # tracking
     "Client": "shipyard.tracking.client",

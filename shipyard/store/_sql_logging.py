@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from shipyard import errors, validation
 from shipyard.entities import DatasetInput, Metric, Page
-from shipyard.store._sql_common import encode_token, metric_value, upsert
+from shipyard.store._sql_common import encode_token, upsert
 from shipyard.store.schema import (
     datasets,
     latest_metrics,
@@ -229,16 +229,10 @@ def history_page(
         if after is not None and (after[0], after[1]) == last:
             seen += after[2]
         token = encode_token({"step": last[0], "timestamp": last[1], "seen": seen})
+    # Positional construction from plain tuples: a history page holds up to 25,000 points.
+    nan = math.nan
     points = [
-        Metric(
-            key=key,
-            value=metric_value(r.value, r.is_nan),
-            timestamp=r.timestamp,
-            step=r.step,
-            dataset_name=r.dataset_name,
-            dataset_digest=r.dataset_digest,
-            model_id=r.model_id,
-        )
-        for r in rows
+        Metric(key, nan if is_nan else float(value), timestamp, step, ds_name, ds_digest, model)
+        for step, timestamp, value, is_nan, ds_name, ds_digest, model in rows
     ]
     return Page(points, token)

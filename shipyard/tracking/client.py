@@ -37,6 +37,7 @@ from shipyard.tracking.buffer import MetricBuffer
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.registry import Registry
     from shipyard.workspace import Workspace
 
 DATASET_CONTEXT_TAG = "mlflow.data.context"
@@ -85,6 +86,14 @@ class Client:
     @property
     def tracking_uri(self) -> str:
         return self.settings.tracking_uri
+
+    @property
+    def registry(self) -> Registry:
+        """The model registry of this client's workspace (models, versions, aliases, approvals,
+        the audit trail); the same service embedded and against a server."""
+        from shipyard.registry import Registry
+
+        return Registry(self.workspace)
 
     # ------------------------------------------------------------------ experiments
 

@@ -79,6 +79,19 @@ def test_log_model_starts_a_run_or_uses_the_given_one(forest: Any, cancer: Any) 
     assert shipyard.load_model(info2.model_uri).manifest.signature is None
 
 
+def test_log_model_with_its_own_client_logs_into_that_clients_workspace(
+    forest: Any, tmp_path: Path
+) -> None:
+    other = shipyard.Client(home=tmp_path / "elsewhere")
+    info = shipyard.log_model(forest, "model", client=other)  # no active run anywhere
+    assert shipyard.active_run() is None  # the default client started nothing
+    run = other.get_run(info.run_id)
+    assert run.info.status == "FINISHED"  # the run it started is ended once the model is in
+    assert [a.path for a in other.list_artifacts(info.run_id)] == ["model"]
+    loaded = shipyard.load_model(info.model_uri, workspace=other.workspace)
+    assert loaded.manifest.metadata["run_id"] == info.run_id
+
+
 def test_logging_twice_under_one_name_is_refused(forest: Any) -> None:
     with shipyard.start_run(capture_environment=False):
         shipyard.log_model(forest, "model")
