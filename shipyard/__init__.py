@@ -20,6 +20,7 @@ from shipyard._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
     from shipyard.config import Settings
+    from shipyard.data import Datasets, datasets
     from shipyard.entities import (
         ArtifactInfo,
         Dataset,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
         NotFound,
         ShipyardError,
         ShipyardWarning,
+        StepFailed,
+        StepTimeout,
         StoreUnavailable,
     )
     from shipyard.models import (
@@ -63,8 +66,10 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
         register_flavor,
         save_model,
     )
+    from shipyard.pipelines import pipeline, step
     from shipyard.registry import Registry
     from shipyard.registry.card import render_model_card
+    from shipyard.serving import DeploymentSpec, batch_predict, read_predictions
     from shipyard.tracking.client import Client
     from shipyard.tracking.fluent import (
         ActiveRun,
@@ -129,6 +134,8 @@ _EXPORTS: dict[str, str] = {
     "NotFound": "shipyard.errors",
     "ShipyardError": "shipyard.errors",
     "StoreUnavailable": "shipyard.errors",
+    "StepFailed": "shipyard.errors",
+    "StepTimeout": "shipyard.errors",
     "ShipyardWarning": "shipyard.errors",
     # models
     "ColSpec": "shipyard.models",
@@ -144,9 +151,19 @@ _EXPORTS: dict[str, str] = {
     "log_model": "shipyard.models",
     "register_flavor": "shipyard.models",
     "save_model": "shipyard.models",
+    # datasets
+    "Datasets": "shipyard.data",
+    "datasets": "shipyard.data",
+    # pipelines
+    "pipeline": "shipyard.pipelines",
+    "step": "shipyard.pipelines",
     # registry
     "Registry": "shipyard.registry",
     "render_model_card": "shipyard.registry.card",
+    # serving
+    "DeploymentSpec": "shipyard.serving",
+    "batch_predict": "shipyard.serving",
+    "read_predictions": "shipyard.serving",
     # tracking
     "Client": "shipyard.tracking.client",
     "ActiveRun": "shipyard.tracking.fluent",

@@ -447,3 +447,52 @@ class RunModels:
 
     inputs: tuple[str, ...] = ()
     outputs: tuple[tuple[str, int], ...] = ()
+
+
+# ---------------------------------------------------------------------------- datasets
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    """One content-addressed snapshot of a registered dataset.
+
+    Its files live in the artifact index under ``storage_owner`` (``dv-<32 hex>``), their bytes
+    kept once per sha256. ``content_digest`` is the sha256 of the single file, or of the sorted
+    ``path digest`` lines of a folder: equal content, equal digest, same version. ``schema`` and
+    ``profile`` are the JSON documents inferred and computed when the version was registered.
+    """
+
+    name: str
+    version: int
+    content_digest: str
+    format: str
+    num_rows: int | None = None
+    num_columns: int | None = None
+    num_bytes: int = 0
+    source_uri: str | None = None
+    run_id: str | None = None
+    description: str | None = None
+    user_id: str = ""
+    creation_timestamp: int = 0
+    storage_owner: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    schema: str | None = None
+    profile: str | None = None
+
+    @property
+    def uri(self) -> str:
+        """``datasets:/NAME/VERSION``, how runs and pipelines name this version."""
+        return f"datasets:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredDataset:
+    """A named dataset: its versions are numbered from 1, never reused."""
+
+    name: str
+    description: str | None = None
+    user_id: str = ""
+    creation_timestamp: int = 0
+    last_updated_timestamp: int = 0
+    latest_version: int | None = None
+    has_user_schema: bool = False

@@ -9,7 +9,9 @@ HTTP status, kept in :data:`ERROR_CLASSES`. The server turns an error into one J
     ├── InvalidInput               INVALID_PARAMETER_VALUE   400
     │   ├── InvalidFilter          INVALID_FILTER            400
     │   ├── InvalidArtifactPath    INVALID_ARTIFACT_PATH     400
-    │   └── PayloadTooLarge        PAYLOAD_TOO_LARGE         413
+    │   ├── InvalidData            INVALID_DATA              400
+    │   ├── PayloadTooLarge        PAYLOAD_TOO_LARGE         413
+    │   └── UnsupportedMediaType   UNSUPPORTED_MEDIA_TYPE    415
     ├── Unauthenticated            UNAUTHENTICATED           401
     ├── PermissionDenied           PERMISSION_DENIED         403
     ├── NotFound                   RESOURCE_DOES_NOT_EXIST   404
@@ -19,9 +21,13 @@ HTTP status, kept in :data:`ERROR_CLASSES`. The server turns an error into one J
     ├── Conflict                   RESOURCE_CONFLICT         409
     │   └── InvalidState           INVALID_STATE             409
     │       └── ApprovalRequired   APPROVAL_REQUIRED         409
+    ├── DataValidationFailed       DATA_VALIDATION_FAILED    422
     ├── MigrationRequired          MIGRATION_REQUIRED        503
+    ├── ModelNotReady              MODEL_NOT_READY           503
     ├── StoreUnavailable           TEMPORARILY_UNAVAILABLE   503
-    └── MissingDependency          MISSING_DEPENDENCY        500
+    ├── MissingDependency          MISSING_DEPENDENCY        500
+    └── StepFailed                 STEP_FAILED               500
+        └── StepTimeout            STEP_TIMEOUT              500
 
 Each class also names the MLflow error code it corresponds to (``mlflow_code``), used only by the
 MLflow-compatible REST surface.
@@ -77,11 +83,27 @@ class InvalidArtifactPath(InvalidInput):
     code = "INVALID_ARTIFACT_PATH"
 
 
+class InvalidData(InvalidInput):
+    """A data file can't be read as a table (truncated Parquet, ragged CSV rows, text that is
+    not UTF-8, an empty file); the message names the file and the problem."""
+
+    code = "INVALID_DATA"
+
+
 class PayloadTooLarge(InvalidInput):
     """A request body or batch exceeds the documented limit."""
 
     code = "PAYLOAD_TOO_LARGE"
     http_status = 413
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A request body's Content-Type is not one the endpoint reads; the message lists those
+    it does."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+    mlflow_code = "BAD_REQUEST"
 
 
 class Unauthenticated(ShipyardError):
@@ -153,10 +175,28 @@ class ApprovalRequired(InvalidState):
     code = "APPROVAL_REQUIRED"
 
 
+class DataValidationFailed(ShipyardError):
+    """A table failed validation against its dataset's schema with error-severity anomalies
+    (a data gate); ``details["anomalies"]`` lists them."""
+
+    code = "DATA_VALIDATION_FAILED"
+    http_status = 422
+    mlflow_code = "INVALID_PARAMETER_VALUE"
+
+
 class MigrationRequired(ShipyardError):
     """The database schema is older (or newer) than this version of Shipyard expects."""
 
     code = "MIGRATION_REQUIRED"
+    http_status = 503
+    mlflow_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class ModelNotReady(ShipyardError):
+    """A model server has not finished loading (or warming up) the model it serves, or the
+    model named in the request is not one it serves yet; retry once ``/health`` answers 200."""
+
+    code = "MODEL_NOT_READY"
     http_status = 503
     mlflow_code = "TEMPORARILY_UNAVAILABLE"
 
@@ -177,6 +217,23 @@ class MissingDependency(ShipyardError):
     mlflow_code = "INTERNAL_ERROR"
 
 
+class StepFailed(ShipyardError):
+    """A pipeline step's own code raised: the error boundary around user code. The original
+    exception is chained (``__cause__``) where it is at hand; ``details`` holds ``step``,
+    ``run_id``, ``error_type`` and ``attempts``."""
+
+    code = "STEP_FAILED"
+    http_status = 500
+    mlflow_code = "INTERNAL_ERROR"
+
+
+class StepTimeout(StepFailed):
+    """A pipeline step ran past its ``timeout_s``; ``details`` holds ``step``, ``run_id`` and
+    ``timeout_s``."""
+
+    code = "STEP_TIMEOUT"
+
+
 ERROR_CLASSES: dict[str, type[ShipyardError]] = {
     cls.code: cls
     for cls in (
@@ -184,7 +241,9 @@ ERROR_CLASSES: dict[str, type[ShipyardError]] = {
         InvalidInput,
         InvalidFilter,
         InvalidArtifactPath,
+        InvalidData,
         PayloadTooLarge,
+        UnsupportedMediaType,
         Unauthenticated,
         PermissionDenied,
         NotFound,
@@ -194,9 +253,13 @@ ERROR_CLASSES: dict[str, type[ShipyardError]] = {
         Conflict,
         InvalidState,
         ApprovalRequired,
+        DataValidationFailed,
         MigrationRequired,
+        ModelNotReady,
         StoreUnavailable,
         MissingDependency,
+        StepFailed,
+        StepTimeout,
     )
 }
 

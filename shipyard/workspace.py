@@ -19,7 +19,9 @@ from shipyard.artifacts.base import ArtifactRepository
 from shipyard.config import Settings
 from shipyard.errors import ShipyardError
 from shipyard.store.base import TrackingStore
+from shipyard.store.datasets import DatasetStore
 from shipyard.store.logged_models import LoggedModelStore
+from shipyard.store.pipelines import PipelineStore
 from shipyard.store.registry import RegistryStore
 
 
@@ -32,6 +34,31 @@ class Workspace:
     """The model registry's store; ``None`` where the workspace has none (see :attr:`registry`)."""
     logged_model_store: LoggedModelStore | None = None
     """MLflow 3 logged models' store (SQL workspaces only; see :attr:`logged_models`)."""
+    dataset_store: DatasetStore | None = None
+    """Registered datasets' store (SQL workspaces only; see :attr:`datasets`)."""
+    pipeline_store: PipelineStore | None = None
+    """Pipeline runs, schedules and events (SQL workspaces only; see :attr:`pipelines`)."""
+
+    @property
+    def pipelines(self) -> PipelineStore:
+        """The pipelines' metadata store (the services use :mod:`shipyard.pipelines` over it)."""
+        if self.pipeline_store is None:
+            raise ShipyardError(
+                "This workspace has no pipeline store: pipelines run against a database, not "
+                "through a Shipyard server. Open the workspace with a sqlite:/// or "
+                "postgresql:// tracking URI to run them."
+            )
+        return self.pipeline_store
+
+    @property
+    def datasets(self) -> DatasetStore:
+        """The dataset store (the services use :class:`shipyard.data.Datasets` over it)."""
+        if self.dataset_store is None:
+            raise ShipyardError(
+                "This workspace has no dataset store: datasets need a direct database URI for "
+                "now (sqlite:/// or postgresql://); the server has no datasets API yet."
+            )
+        return self.dataset_store
 
     @property
     def logged_models(self) -> LoggedModelStore:
@@ -86,7 +113,9 @@ class Workspace:
             store.close()
             raise
         artifacts = ContentAddressedRepository(store, blobs, settings.tmp_dir)
+        from shipyard.store.sql_datasets import SqlDatasetStore
         from shipyard.store.sql_logged_models import SqlLoggedModelStore
+        from shipyard.store.sql_pipelines import SqlPipelineStore
 
         return cls(
             settings,
@@ -94,6 +123,8 @@ class Workspace:
             artifacts,
             SqlRegistryStore(store.database),
             logged_model_store=SqlLoggedModelStore(store.database),
+            dataset_store=SqlDatasetStore(store.database),
+            pipeline_store=SqlPipelineStore(store.database),
         )
 
     def close(self) -> None:
@@ -102,6 +133,10 @@ class Workspace:
             self.registry_store.close()
         if self.logged_model_store is not None:
             self.logged_model_store.close()
+        if self.dataset_store is not None:
+            self.dataset_store.close()
+        if self.pipeline_store is not None:
+            self.pipeline_store.close()
         self.store.close()
 
     def __enter__(self) -> Workspace:

@@ -35,7 +35,8 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 NO_TEST = "<!-- no-test -->"
 DOC_PAGES = (
-    "index", "tracking", "configuration", "server", "cli", "storage", "errors", "registry"
+    "index", "tracking", "configuration", "server", "cli", "storage", "errors", "registry",
+    "pipelines", "data",
 )  # fmt: skip
 
 

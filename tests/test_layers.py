@@ -30,11 +30,22 @@ MODULE_LAYER = {
     "tracking": "services",
     "registry": "services",
     "models": "services",
+    "pipelines": "services",
+    "data": "services",
     "cli": "edges",
     "server": "edges",
+    "serving": "edges",
     "__main__": "edges",
 }
-ALLOWED_EDGE_IMPORTS = {("cli", "shipyard.server.runner"), ("__main__", "shipyard.cli.main")}
+ALLOWED_EDGE_IMPORTS = {
+    ("cli", "shipyard.server.runner"),
+    ("cli", "shipyard.serving.runner"),
+    ("cli", "shipyard.serving.traffic"),
+    ("cli", "shipyard.serving.traffic.DeploymentSpec"),
+    ("cli", "shipyard.serving.batch"),
+    ("cli", "shipyard.serving.batch.batch_predict"),
+    ("__main__", "shipyard.cli.main"),
+}
 
 
 def _top(module: str) -> str | None:

@@ -25,12 +25,15 @@ import click
 from shipyard._version import __version__
 from shipyard.cli._context import CliState
 from shipyard.cli.artifacts import artifacts
+from shipyard.cli.data import data
 from shipyard.cli.db import db
 from shipyard.cli.experiments import experiments
 from shipyard.cli.gc import gc
 from shipyard.cli.lineage import lineage
 from shipyard.cli.models import models
+from shipyard.cli.pipelines import pipelines, scheduler
 from shipyard.cli.runs import runs
+from shipyard.cli.serve import predict, serve
 from shipyard.cli.server import server
 from shipyard.errors import ShipyardError
 
@@ -120,10 +123,15 @@ cli.add_command(experiments)
 cli.add_command(runs)
 cli.add_command(artifacts)
 cli.add_command(models)
+cli.add_command(data)
 cli.add_command(lineage)
 cli.add_command(db)
 cli.add_command(gc)
 cli.add_command(server)
+cli.add_command(pipelines)
+cli.add_command(scheduler)
+cli.add_command(serve)
+cli.add_command(predict)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -45,9 +45,20 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
     help="How much the server logs.",
 )
 @click.option("--access-log", is_flag=True, help="Log one line per request.")
+@click.option(
+    "--no-scheduler",
+    is_flag=True,
+    help="Don't fire pipeline schedules and triggers here (run `shipyard scheduler` elsewhere).",
+)
 @pass_state
 def server(
-    state: CliState, host: str, port: int, workers: int, log_level: str, access_log: bool
+    state: CliState,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    access_log: bool,
+    no_scheduler: bool,
 ) -> None:
     """Serve this workspace over HTTP for a team to share.
 
@@ -76,7 +87,15 @@ def server(
         if missing and missing != "shipyard":
             raise missing_extra(missing, "server") from None
         raise
-    runner.serve(settings, host, port, workers, log_level.lower(), access_log=access_log)
+    runner.serve(
+        settings,
+        host,
+        port,
+        workers,
+        log_level.lower(),
+        access_log=access_log,
+        scheduler=not no_scheduler,
+    )
 
 
 def is_loopback(host: str) -> bool:

@@ -56,6 +56,8 @@ logger = logging.getLogger("shipyard.server")
 
 SETTINGS_ENV_VAR = "SHIPYARD_SERVER_SETTINGS"
 """Holds the server's :class:`Settings` as JSON for uvicorn worker processes."""
+SCHEDULER_ENV_VAR = "SHIPYARD_SERVER_SCHEDULER"
+"""``0`` when ``shipyard server --no-scheduler`` asked the workers not to run the scheduler."""
 
 
 def create_app(
@@ -64,12 +66,15 @@ def create_app(
     authenticator: Authenticator | None = None,
     authorizer: Authorizer | None = None,
     close_workspace: bool = False,
+    scheduler: bool = False,
 ) -> Starlette:
     """The ASGI application serving ``workspace``.
 
     ``authenticator`` and ``authorizer`` default to anonymous access with every action allowed
     (see :mod:`shipyard.server.auth`). With ``close_workspace`` the app closes the workspace when
-    the server shuts down; otherwise the caller owns it.
+    the server shuts down; otherwise the caller owns it. With ``scheduler`` the pipeline
+    scheduler (:class:`shipyard.pipelines.scheduler.Scheduler`) polls in a background thread
+    while the app runs.
     """
     from shipyard.server import api
     from shipyard.server.mlflow import routes as mlflow_routes
@@ -86,9 +91,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        background = None
+        if scheduler and workspace.pipeline_store is not None:
+            from shipyard.pipelines.scheduler import Scheduler
+
+            background = Scheduler(workspace)
+            background.start()
         try:
             yield
         finally:
+            if background is not None:
+                await run_in_threadpool(background.stop)
             if close_workspace:
                 await run_in_threadpool(workspace.close)
 
@@ -114,7 +127,8 @@ def create_app_from_env() -> Starlette:
     :func:`shipyard.server.runner.serve`), else from the ``SHIPYARD_*`` variables."""
     raw = os.environ.get(SETTINGS_ENV_VAR)
     settings = settings_from_json(raw) if raw else Settings.from_env()
-    return create_app(Workspace.open(settings), close_workspace=True)
+    scheduler = os.environ.get(SCHEDULER_ENV_VAR, "1") != "0"
+    return create_app(Workspace.open(settings), close_workspace=True, scheduler=scheduler)
 
 
 def settings_to_json(settings: Settings) -> str:

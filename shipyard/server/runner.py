@@ -29,17 +29,20 @@ def serve(
     workers: int = 1,
     log_level: str = "info",
     access_log: bool = False,
+    scheduler: bool = True,
 ) -> None:
     """Serve the workspace ``settings`` names until interrupted (blocks).
 
     ``access_log`` logs one line per request (off by default: it costs more than routing).
+    ``scheduler`` runs the pipeline scheduler in each worker (schedules fire once however many
+    workers poll: each slot and event is claimed in the database first).
 
     With ``workers > 1`` uvicorn starts that many processes sharing the port. The workspace is
     opened once here first, so the database is created or checked before workers race for it.
     """
     import uvicorn
 
-    from shipyard.server.app import SETTINGS_ENV_VAR, settings_to_json
+    from shipyard.server.app import SCHEDULER_ENV_VAR, SETTINGS_ENV_VAR, settings_to_json
     from shipyard.workspace import Workspace
 
     if settings.is_remote:
@@ -56,6 +59,7 @@ def serve(
         raise InvalidInput(f"workers={workers}; run at least one worker process.")
     Workspace.open(settings).close()
     os.environ[SETTINGS_ENV_VAR] = settings_to_json(settings)
+    os.environ[SCHEDULER_ENV_VAR] = "1" if scheduler else "0"
     uvicorn.run(
         APP_FACTORY,
         factory=True,

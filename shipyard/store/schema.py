@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 
-HEAD_REVISION = "0003_logged_models"
+HEAD_REVISION = "0005_pipelines"
 """The Alembic revision this code expects (kept equal to the migration head by a test)."""
 
 metadata = MetaData(
@@ -414,4 +414,205 @@ run_logged_models = Table(
     Column("direction", String(8), primary_key=True),
     Column("step", BigInteger, nullable=False),
     Index("ix_run_logged_models_model", "model_id"),
+)
+
+
+# ---------------------------------------------------------------------------- datasets
+# Registered datasets and their content-addressed versions. A version's files are its own
+# artifact index rows (owner ``storage_owner``), like a model version's. ``run_id`` has no
+# foreign key: a version outlives the run that created it. ``run_dataset_versions`` is the
+# lineage edge "this run read this version" (it goes with the run and with the version).
+
+registered_datasets = Table(
+    "registered_datasets",
+    metadata,
+    Column("dataset_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("user_id", String(256), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    # The number the next version gets: version numbers are never reused after a delete.
+    Column("next_version", Integer, nullable=False),
+    # The user-edited schema (YAML text, as kept in git), when one was set.
+    Column("user_schema", Text, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column(
+        "dataset_id",
+        Integer,
+        ForeignKey("registered_datasets.dataset_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("content_digest", String(64), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("num_rows", BigInteger, nullable=True),
+    Column("num_columns", Integer, nullable=True),
+    Column("num_bytes", BigInteger, nullable=False),
+    Column("source_uri", Text, nullable=True),
+    Column("run_id", String(32), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("user_id", String(256), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("storage_owner", String(64), nullable=False, unique=True),
+    Column("schema", Text, nullable=True),  # JSON: the schema inferred from the version
+    Column("profile", Text, nullable=True),  # JSON: the version's mergeable profile
+    # Identical content is one version: registering it again finds it here.
+    Index("ix_dataset_versions_content", "dataset_id", "content_digest", unique=True),
+    Index("ix_dataset_versions_run", "run_id"),
+)
+
+dataset_version_tags = Table(
+    "dataset_version_tags",
+    metadata,
+    Column("dataset_id", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    ForeignKeyConstraint(
+        ["dataset_id", "version"],
+        ["dataset_versions.dataset_id", "dataset_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+run_dataset_versions = Table(
+    "run_dataset_versions",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("dataset_id", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("context", String(250), nullable=True),
+    ForeignKeyConstraint(
+        ["dataset_id", "version"],
+        ["dataset_versions.dataset_id", "dataset_versions.version"],
+        ondelete="CASCADE",
+    ),
+    # "Which runs read this version".
+    Index("ix_run_dataset_versions_version", "dataset_id", "version"),
+)
+
+
+# ---------------------------------------------------------------------------- pipelines
+# Pipeline runs and their step runs. A step run's output files are artifact index rows of owner
+# ``ps-<step_run_id>``; a cache hit points at the owner of the execution it reused. Schedules
+# fire pipelines; firings and events are append-only and have no foreign keys (they outlive the
+# schedules and runs they describe).
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("pipeline", String(250), nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("params", Text, nullable=False),  # JSON object
+    Column("status", String(16), nullable=False),
+    Column("executor", String(32), nullable=False),
+    Column("cache_enabled", Boolean, nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("resumed_from", String(32), nullable=True),
+    Column("trigger", Text, nullable=False),  # JSON object: what started the run
+    Column("error", Text, nullable=True),
+    Index("ix_pipeline_runs_pipeline_start", "pipeline", "start_time"),
+    Index("ix_pipeline_runs_start", "start_time"),
+)
+
+pipeline_step_runs = Table(
+    "pipeline_step_runs",
+    metadata,
+    Column("step_run_id", String(32), primary_key=True),
+    Column(
+        "run_id",
+        String(32),
+        ForeignKey("pipeline_runs.run_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cached", Boolean, nullable=False),
+    Column("cache_key", String(64), nullable=True),
+    Column("cache_components", Text, nullable=False),  # JSON object
+    Column("cache_source", String(32), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("start_time", BigInteger, nullable=True),
+    Column("end_time", BigInteger, nullable=True),
+    Column("inputs", Text, nullable=False),  # JSON object
+    Column("output", Text, nullable=True),  # JSON object
+    Column("error", Text, nullable=True),
+    Column("traceback", Text, nullable=True),
+    Column("logs", Text, nullable=True),
+    Column("executor", String(32), nullable=False),
+    Column("tracking_run_id", String(32), nullable=True),
+    Index("ix_pipeline_step_runs_run", "run_id", "start_time"),
+    # Cache lookups, and `cache why` (the history of a step by name).
+    Index("ix_pipeline_step_runs_cache_key", "cache_key"),
+    Index("ix_pipeline_step_runs_name", "name", "start_time"),
+)
+
+pipeline_step_links = Table(
+    "pipeline_step_links",
+    metadata,
+    Column(
+        "step_run_id",
+        String(32),
+        ForeignKey("pipeline_step_runs.step_run_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(500), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    # "Which step produced this model/dataset version".
+    Index("ix_pipeline_step_links_target", "kind", "name", "version"),
+)
+
+pipeline_schedules = Table(
+    "pipeline_schedules",
+    metadata,
+    Column("schedule_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("reference", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("spec", String(250), nullable=False),
+    Column("params", Text, nullable=False),  # JSON object
+    Column("event_filter", String(500), nullable=True),
+    Column("missed", String(16), nullable=False),
+    Column("executor", String(32), nullable=False),
+    Column("next_fire_time", BigInteger, nullable=True),
+    Column("watermark", BigInteger, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+pipeline_firings = Table(
+    "pipeline_firings",
+    metadata,
+    Column("firing_id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule_id", Integer, nullable=False),
+    Column("schedule_name", String(250), nullable=False),
+    Column("fire_time", BigInteger, nullable=False),
+    Column("cause", Text, nullable=False),  # JSON object
+    Column("status", String(16), nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_pipeline_firings_schedule", "schedule_name", "firing_id"),
+    sqlite_autoincrement=True,
+)
+
+pipeline_events = Table(
+    "pipeline_events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON object
+    Column("event_time", BigInteger, nullable=False),
+    Index("ix_pipeline_events_kind", "kind", "event_id"),
+    sqlite_autoincrement=True,
 )

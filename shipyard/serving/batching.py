@@ -1,0 +1,122 @@
+"""Adaptive micro-batching: concurrent requests coalesced into one model call.
+
+Requests queue up; a collector takes the first one, then waits at most ``max_wait_s`` for more,
+stopping early once ``max_rows`` rows are in hand (batch size counts **rows**, not requests, so a
+request of 500 rows is never merged past the limit; a request larger than ``max_rows`` runs
+alone). It calls the model once on the concatenated table, in a worker thread so the event
+loop keeps reading requests, and splits the predictions back by row counts. When only one
+request is waiting the batch is that request, so a lone caller pays at most ``max_wait_s``.
+
+Batch sizes and queue waits go to :class:`~shipyard.serving.metrics.ServingMetrics`. Batching
+helps models whose cost per call dwarfs their cost per row (forests, boosted trees, neural nets
+on many concurrent single-row callers); for a linear model it only adds latency. It is off by
+default; see ``docs/serving.md`` for when to turn it on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipyard.serving.metrics import Labels, ServingMetrics
+
+
+class MicroBatcher:
+    """Coalesces ``submit`` calls (DataFrames) into ``predict`` calls of up to ``max_rows``."""
+
+    def __init__(
+        self,
+        predict: Callable[[Any], Any],
+        *,
+        max_rows: int,
+        max_wait_s: float,
+        metrics: ServingMetrics,
+        labels: Labels,
+    ) -> None:
+        self.predict = predict
+        self.max_rows = max(1, max_rows)
+        self.max_wait_s = max_wait_s
+        self.metrics = metrics
+        self.labels = labels
+        self._queue: asyncio.Queue[tuple[Any, int, float, asyncio.Future[Any]]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def submit(self, frame: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop:
+            self._loop = loop
+            self._queue = asyncio.Queue()
+            self._task = loop.create_task(self._collect())
+        future: asyncio.Future[Any] = loop.create_future()
+        await self._queue.put((frame, len(frame), time.perf_counter(), future))
+        return await future
+
+    def close(self) -> None:
+        if self._task is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._task.cancel)
+
+    async def _collect(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        carry: tuple[Any, int, float, asyncio.Future[Any]] | None = None
+        while True:
+            first = carry if carry is not None else await queue.get()
+            carry = None
+            batch = [first]
+            rows = first[1]
+            deadline = time.perf_counter() + self.max_wait_s
+            while rows < self.max_rows:
+                timeout = deadline - time.perf_counter()
+                try:
+                    item = (
+                        queue.get_nowait()
+                        if timeout <= 0
+                        else await asyncio.wait_for(queue.get(), timeout)
+                    )
+                except (TimeoutError, asyncio.QueueEmpty):
+                    break
+                if rows + item[1] > self.max_rows:
+                    carry = item
+                    break
+                batch.append(item)
+                rows += item[1]
+            await self._run(batch, rows)
+
+    async def _run(
+        self, batch: list[tuple[Any, int, float, asyncio.Future[Any]]], rows: int
+    ) -> None:
+        import pandas as pd
+
+        now = time.perf_counter()
+        for _, _, queued, _ in batch:
+            self.metrics.queue_wait.observe(now - queued, self.labels)
+        self.metrics.batch_rows.observe(rows, self.labels)
+        frames = [b[0] for b in batch]
+        table = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        try:
+            out = await asyncio.to_thread(self.predict, table)
+        except Exception as exc:
+            if len(batch) > 1:  # one bad request must not fail the others: run them alone
+                for item in batch:
+                    await self._run([item], item[1])
+                return
+            if not batch[0][3].done():
+                batch[0][3].set_exception(exc)
+            return
+        start = 0
+        for _, n, _, future in batch:
+            if not future.done():
+                future.set_result(_slice(out, start, start + n))
+            start += n
+
+
+def _slice(out: Any, start: int, stop: int) -> Any:
+    if hasattr(out, "iloc"):
+        return out.iloc[start:stop]
+    if isinstance(out, dict):
+        return {k: v[start:stop] for k, v in out.items()}
+    return out[start:stop]

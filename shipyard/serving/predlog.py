@@ -1,0 +1,184 @@
+"""The prediction log: every answered request, written off the request path in Parquet segments.
+
+A request appends one row (request id, time, model name and version, arm, latency, the features
+and predictions as JSON) to an in-memory buffer; a background thread writes the buffer as one
+Parquet segment every ``flush_interval_s`` seconds or ``flush_rows`` rows, whichever comes first.
+Each segment is written to a temporary name and renamed into place, so a reader never sees half
+a file. **A crash loses at most the rows buffered since the last flush** (one interval); a clean
+shutdown flushes them.
+
+Shadow arms' predictions go to the same log with ``shadow = True``. Feedback (ground-truth
+labels posted later by request id) goes to ``feedback-*.parquet`` segments in the same folder.
+:func:`read_predictions` reads the answered rows and joins the latest label of each request id.
+
+Layout: ``<SHIPYARD_HOME>/predictions/<endpoint>/pred-<time>-<pid>-<n>.parquet``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import InvalidInput, missing_extra
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("shipyard.serving")
+
+PREDICTION_COLUMNS = (
+    "request_id",
+    "timestamp_ms",
+    "model_name",
+    "model_version",
+    "arm",
+    "shadow",
+    "latency_ms",
+    "features",
+    "predictions",
+)
+FEEDBACK_COLUMNS = ("request_id", "timestamp_ms", "label")
+
+
+def log_folder(home: Path, endpoint: str) -> Path:
+    """Where the prediction log of endpoint ``endpoint`` lives under ``home``."""
+    return home / "predictions" / endpoint
+
+
+class PredictionLog:
+    """Buffers rows and writes them in Parquet segments from a background thread."""
+
+    def __init__(
+        self, folder: Path, *, flush_interval_s: float = 1.0, flush_rows: int = 10_000
+    ) -> None:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise missing_extra("pyarrow", "data") from None
+        self.folder = folder
+        self.flush_interval_s = flush_interval_s
+        self.flush_rows = flush_rows
+        self._rows: list[dict[str, Any]] = []
+        self._feedback: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._seq = 0
+        self.failures = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(
+            target=self._run, name="shipyard-prediction-log", daemon=True
+        )
+        self._thread.start()
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Queue one prediction row (cheap: an append under a lock)."""
+        with self._lock:
+            self._rows.append(row)
+            full = len(self._rows) >= self.flush_rows
+        if full:
+            self._wake.set()
+
+    def record_feedback(self, rows: Iterable[dict[str, Any]]) -> int:
+        now = int(time.time() * 1000)
+        batch = [
+            {"request_id": r["request_id"], "timestamp_ms": now, "label": json.dumps(r["label"])}
+            for r in rows
+        ]
+        with self._lock:
+            self._feedback.extend(batch)
+        self._wake.set()
+        return len(batch)
+
+    def flush(self) -> None:
+        """Write what is buffered now (also called on a clean shutdown)."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+            feedback, self._feedback = self._feedback, []
+        if rows:
+            self._write("pred", rows, PREDICTION_COLUMNS)
+        if feedback:
+            self._write("feedback", feedback, FEEDBACK_COLUMNS)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # keep serving; the failure is counted and logged
+                self.failures += 1
+                log.exception("could not write a prediction-log segment to %s", self.folder)
+
+    def _write(self, prefix: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._seq += 1
+        name = f"{prefix}-{time.time_ns()}-{os.getpid()}-{self._seq}.parquet"
+        table = pa.table({c: [r[c] for r in rows] for c in columns})
+        tmp = self.folder / f".{name}.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, self.folder / name)
+
+
+def read_predictions(
+    folder: str | os.PathLike[str], *, include_shadow: bool = False, with_feedback: bool = True
+) -> pd.DataFrame:
+    """The prediction log in ``folder`` as a DataFrame, oldest first.
+
+    One row per answered request (``include_shadow=True`` adds the shadow arms' rows). With
+    ``with_feedback``, a ``label`` column holds the latest feedback posted for each request id
+    (decoded from JSON; missing where none arrived). ``features`` and ``predictions`` are JSON strings.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise missing_extra("pyarrow", "data") from None
+    import pandas as pd
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise InvalidInput(
+            f"No prediction log at {path}; serve a model first (the log is written under "
+            "<SHIPYARD_HOME>/predictions/<endpoint>/)."
+        )
+    segments = sorted(path.glob("pred-*.parquet"))
+    if segments:
+        frame = pa.concat_tables([pq.read_table(s) for s in segments]).to_pandas()
+        frame = frame.sort_values("timestamp_ms", kind="stable").reset_index(drop=True)
+    else:
+        frame = pd.DataFrame({c: [] for c in PREDICTION_COLUMNS})
+    if not include_shadow:
+        frame = frame[~frame["shadow"].astype(bool)].reset_index(drop=True)
+    if with_feedback:
+        fb_segments = sorted(path.glob("feedback-*.parquet"))
+        if fb_segments:
+            fb = pa.concat_tables([pq.read_table(s) for s in fb_segments]).to_pandas()
+            fb = fb.sort_values("timestamp_ms", kind="stable").drop_duplicates(
+                "request_id", keep="last"
+            )
+            fb["label"] = fb["label"].map(json.loads)
+            frame = frame.merge(
+                fb[["request_id", "label"]], on="request_id", how="left", validate="many_to_one"
+            )
+        else:
+            frame["label"] = None
+    return frame

@@ -1,0 +1,119 @@
+"""Run a model server under uvicorn: :func:`serve`.
+
+Worker processes build their app with :func:`create_app_from_env`, reading the options this
+process passes in :data:`OPTIONS_ENV_VAR`, so every worker serves the same deployment (each
+loads its own copy of the models and writes its own prediction-log segments).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from shipyard.config import Settings
+from shipyard.errors import InvalidInput
+from shipyard.serving.endpoint import BatchingOptions, Endpoint
+from shipyard.serving.predlog import PredictionLog, log_folder
+from shipyard.serving.traffic import DeploymentSpec
+
+OPTIONS_ENV_VAR = "SHIPYARD_SERVING_OPTIONS"
+APP_FACTORY = "shipyard.serving.runner:create_app_from_env"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Everything a worker needs to build the same app."""
+
+    spec: dict[str, Any]
+    settings: str
+    """JSON of the workspace's home, tracking URI and artifact URI."""
+    max_rows: int = 64
+    max_wait_ms: float = 0.0
+    max_body_bytes: int = 16 * 1024 * 1024
+    log_predictions: bool = True
+    log_flush_s: float = 1.0
+
+
+def create_app_from_env() -> Any:
+    """The app of a worker process (uvicorn's factory)."""
+    raw = os.environ.get(OPTIONS_ENV_VAR)
+    if not raw:
+        raise InvalidInput(
+            f"{OPTIONS_ENV_VAR} is not set; start the model server with `shipyard serve`."
+        )
+    return app_from_options(ServeOptions(**json.loads(raw)))
+
+
+def app_from_options(options: ServeOptions) -> Any:
+    from shipyard.serving.app import create_app
+    from shipyard.workspace import Workspace
+
+    where = json.loads(options.settings)
+    settings = Settings.from_env(
+        home=where["home"], tracking_uri=where["tracking_uri"], artifact_uri=where["artifact_uri"]
+    )
+    workspace = Workspace.open(settings)
+    spec = DeploymentSpec.from_dict(options.spec)
+    endpoint = Endpoint(
+        workspace,
+        spec,
+        batching=BatchingOptions(max_rows=options.max_rows, max_wait_ms=options.max_wait_ms),
+    )
+    plog = None
+    if options.log_predictions:
+        plog = PredictionLog(
+            log_folder(settings.home, spec.name), flush_interval_s=options.log_flush_s
+        )
+    return create_app(endpoint, plog, max_body_bytes=options.max_body_bytes)
+
+
+def _settings_env(settings: Settings) -> dict[str, str | None]:
+    """Where the workspace is; the other settings come from the environment workers inherit."""
+    return {
+        "home": str(settings.home),
+        "tracking_uri": settings.tracking_uri,
+        "artifact_uri": settings.artifact_uri,
+    }
+
+
+def serve(
+    settings: Settings,
+    spec: DeploymentSpec,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5001,
+    workers: int = 1,
+    log_level: str = "warning",
+    max_rows: int = 64,
+    max_wait_ms: float = 0.0,
+    max_body_bytes: int = 16 * 1024 * 1024,
+    log_predictions: bool = True,
+) -> None:
+    """Serve ``spec`` until interrupted (blocks)."""
+    import uvicorn
+
+    if workers < 1:
+        raise InvalidInput(f"workers={workers}; run at least one worker process.")
+    options = ServeOptions(
+        spec=spec.to_dict(),
+        settings=json.dumps(_settings_env(settings)),
+        max_rows=max_rows,
+        max_wait_ms=max_wait_ms,
+        max_body_bytes=max_body_bytes,
+        log_predictions=log_predictions,
+    )
+    os.environ[OPTIONS_ENV_VAR] = json.dumps(asdict(options))
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        loop="auto",
+        http="auto",
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,146 @@
+"""Traffic: canary split by weight, sticky keys, shadow arms that never change an answer, per-arm
+metrics; the deployment spec file."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from shipyard.errors import InvalidInput
+from shipyard.registry import Registry
+from shipyard.serving import Arm, DeploymentSpec, TrafficTable, read_predictions
+from shipyard.workspace import Workspace
+from tests.serving.conftest import Data, serving
+
+CANARY = DeploymentSpec(
+    name="cancer",
+    arms=(Arm("champion", "models:/cancer@champion", 90), Arm("challenger", "models:/cancer/2", 10)),
+)
+
+
+def test_a_90_10_table_lands_within_2_points_over_10000_requests() -> None:
+    table = TrafficTable.from_spec(CANARY)
+    picks = [table.choose() for _ in range(10_000)]
+    assert abs(picks.count("challenger") / 10_000 - 0.10) <= 0.02
+    keyed = [table.choose(f"customer-{i}") for i in range(10_000)]
+    assert abs(keyed.count("challenger") / 10_000 - 0.10) <= 0.02
+
+
+def test_sticky_keys_stay_on_their_arm() -> None:
+    table = TrafficTable.from_spec(CANARY)
+    for i in range(200):
+        key = f"user-{i}"
+        assert len({table.choose(key) for _ in range(5)}) == 1
+
+
+def test_canary_over_http_routes_by_weight_and_counts_per_arm(
+    workspace: Workspace, models: Registry, cancer: Data
+) -> None:
+    row = cancer.X.iloc[[0]].to_dict("records")
+    with serving(workspace, CANARY) as s:
+        arms = [
+            s.client.post("/predict", json={"dataframe_records": row}).json()["arm"]
+            for _ in range(1000)
+        ]
+        share = arms.count("challenger") / 1000
+        assert abs(share - 0.10) <= 0.04  # 1,000 draws: 4 points is over 4 standard deviations
+        # the same key always lands on the same arm, whatever the other traffic
+        keyed = {
+            s.client.post("/predict", json={"dataframe_records": row, "key": "k-42"}).json()["arm"]
+            for _ in range(20)
+        }
+        by_header = {
+            s.client.post(
+                "/predict", json={"dataframe_records": row}, headers={"X-Shipyard-Key": "k-42"}
+            ).json()["arm"]
+            for _ in range(20)
+        }
+        assert len(keyed) == 1 and keyed == by_header
+        metrics = s.client.get("/metrics").text
+        for arm, version in (("champion", "1"), ("challenger", "2")):
+            n = arms.count(arm) + (40 if arm in keyed else 0)
+            line = f'shipyard_serving_requests_total{{model="cancer",version="{version}",arm="{arm}"}}'
+            assert f"{line} {float(n)}" in metrics
+        assert 'shipyard_serving_request_latency_seconds_bucket{model="cancer",version="2"' in metrics
+
+
+def test_shadow_never_changes_the_answer_and_is_logged(
+    workspace: Workspace, models: Registry, cancer: Data
+) -> None:
+    spec = DeploymentSpec(
+        name="cancer",
+        arms=(Arm("champion", "models:/cancer@champion", 100),),
+        shadow=(Arm("challenger", "models:/cancer@challenger", 0),),
+    )
+    rows = cancer.X.iloc[:40]
+    with serving(workspace, spec) as s:
+        alone = s.endpoint.state().versions["champion"].model.predict(rows).tolist()
+        assert set(alone) == {0, 1}  # the shadow (constant 1) would differ on some rows
+        answers = []
+        for i in range(40):
+            r = s.client.post(
+                "/predict", json={"dataframe_records": rows.iloc[[i]].to_dict("records")}
+            )
+            answers.append(r.json())
+        assert [a["predictions"][0] for a in answers] == alone
+        assert {a["arm"] for a in answers} == {"champion"}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            s.log.flush()
+            logged = read_predictions(s.log_dir, include_shadow=True)
+            if (logged["shadow"]).sum() == 40:
+                break
+            time.sleep(0.05)
+        shadow = logged[logged["shadow"]]
+        assert len(shadow) == 40 and set(shadow["arm"]) == {"challenger"}
+        assert set(shadow["predictions"]) == {"[1]"}
+        assert set(shadow["request_id"]) == {a["request_id"] for a in answers}
+        assert len(read_predictions(s.log_dir)) == 40  # answered rows only by default
+        assert 'shipyard_serving_shadow_predictions_total{model="cancer",version="2",arm="challenger"} 40.0' in s.client.get("/metrics").text
+
+
+def test_spec_files(tmp_path: Path) -> None:
+    yml = tmp_path / "d.yaml"
+    yml.write_text(
+        "name: churn\nsticky_header: X-Customer\narms:\n"
+        "  - {name: a, model: 'models:/churn@champion', weight: 90}\n"
+        "  - {name: b, model: 'models:/churn/3', weight: 10}\n"
+        "shadow:\n  - {name: c, model: 'models:/churn/4'}\n"
+    )
+    spec = DeploymentSpec.from_file(yml)
+    assert spec.sticky_header == "X-Customer" and [a.weight for a in spec.arms] == [90, 10]
+    assert spec.shadow[0].name == "c"
+    js = tmp_path / "d.json"
+    js.write_text(json.dumps(spec.to_dict()))
+    assert DeploymentSpec.from_file(js) == spec
+    assert DeploymentSpec.single("models:/churn@champion").name == "churn"
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ({"name": "x", "arms": []}, "no arms"),
+        ({"arms": "models:/a/1"}, "must be a list"),
+        ({"arms": [{"name": "a"}]}, "`model`"),
+        ({"arms": [{"model": "m", "weight": -1}]}, "weight -1"),
+        ({"arms": [{"model": "m", "weight": 0}]}, "sum to 0"),
+        ({"arms": [{"model": "m", "weight": "lots"}]}, "not a number"),
+        ({"arms": [{"model": "m"}, {"model": "m"}]}, "names an arm twice"),
+        ({"arms": [{"model": "m"}], "weights": {}}, "unknown keys"),
+    ],
+)
+def test_bad_specs_name_the_problem(raw: dict[str, object], needle: str) -> None:
+    with pytest.raises(InvalidInput, match=needle):
+        DeploymentSpec.from_dict(raw)
+
+
+def test_unreadable_spec_file(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="Cannot read"):
+        DeploymentSpec.from_file(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(InvalidInput, match="not valid JSON"):
+        DeploymentSpec.from_file(bad)
