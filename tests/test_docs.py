@@ -36,7 +36,7 @@ README = ROOT / "README.md"
 NO_TEST = "<!-- no-test -->"
 DOC_PAGES = (
     "index", "tracking", "configuration", "server", "cli", "storage", "errors", "registry",
-    "pipelines", "data",
+    "pipelines", "data", "serving",
 )  # fmt: skip
 
 

@@ -44,6 +44,13 @@ from shipyard.errors import InvalidInput, missing_extra
     "the spec's poll_interval_s.",
 )
 @click.option(
+    "--batching",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="Micro-batching: auto turns it on per model version when warm-up shows it pays.",
+)
+@click.option(
     "--max-batch-rows",
     type=click.IntRange(min=1),
     default=64,
@@ -55,7 +62,7 @@ from shipyard.errors import InvalidInput, missing_extra
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
-    help="Micro-batching: longest wait for more requests; 0 turns batching off.",
+    help="Micro-batching: how long a batch waits for more requests (0: only those already queued).",
 )
 @click.option(
     "--max-body-mb",
@@ -81,6 +88,7 @@ def serve(
     port: int,
     workers: int,
     poll_interval: float | None,
+    batching: str,
     max_batch_rows: int,
     max_batch_wait_ms: float,
     max_body_mb: float,
@@ -126,6 +134,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level.lower(),
+        batching=batching,
         max_rows=max_batch_rows,
         max_wait_ms=max_batch_wait_ms,
         max_body_bytes=int(max_body_mb * 1024 * 1024),

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+import pandas as pd
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -120,7 +121,10 @@ class ServingApp:
         request_id: str,
         started: float,
         key: str | None = None,
+        matrix_of: tuple[str, ...] | None = None,
     ) -> tuple[Version, Any]:
+        """Pick the version (unless given), predict, count, log, and copy to the shadows.
+        ``matrix_of`` names the columns when ``data`` is a float64 matrix (the fast path)."""
         state = self.endpoint.state()
         if version is None:
             if key is None:
@@ -132,29 +136,46 @@ class ServingApp:
                 "request.",
                 details={"params": sorted(params)},
             )
+        if matrix_of is not None and matrix_of != version.fast_columns:
+            data, matrix_of = pd.DataFrame(data, columns=list(matrix_of)), None
         try:
-            if version.batcher is not None and hasattr(data, "iloc"):
+            if matrix_of is not None:
+                if version.batcher is not None:
+                    predictions = await version.batcher.submit(data)
+                else:
+                    predictions = version.predict_matrix(data)
+            elif version.batcher is not None and version.fast_columns is None:
                 predictions = await version.batcher.submit(data)
             else:
                 predictions = version.model.predict(data)
-        except ShipyardError:
-            raise
         except Exception as exc:
-            raise InvalidInput(
-                f"The model could not predict on this input: {type(exc).__name__}: {exc}. Check "
-                "the values (missing values, out-of-range numbers) against the model's "
-                "signature at /v2/models/{name}.",
-                details={"error_type": type(exc).__name__},
-            ) from None
+            error = (
+                exc
+                if isinstance(exc, ShipyardError)
+                else InvalidInput(
+                    f"The model could not predict on this input: {type(exc).__name__}: {exc}. Check "
+                    "the values (missing values, out-of-range numbers) against the model's "
+                    "signature at /v2/models/{name}.",
+                    details={"error_type": type(exc).__name__},
+                )
+            )
+            self.metrics.errors.inc((*version.labels, ("code", error.code)))
+            error.counted = True  # type: ignore[attr-defined]
+            raise error from None
         latency = time.perf_counter() - started
         self.metrics.requests.inc(version.labels)
         self.metrics.latency.observe(latency, version.labels)
         if self.log is not None:
-            self.log.record(_row(request_id, version, False, latency, data, predictions))
-        for shadow in state.shadows():
-            task = asyncio.get_running_loop().create_task(self._shadow(shadow, data, request_id))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self.log.record(_row(request_id, version, False, latency, data, predictions, matrix_of))
+        shadows = state.shadows()
+        if shadows:
+            frame = pd.DataFrame(data, columns=list(matrix_of)) if matrix_of else data
+            for shadow in shadows:
+                task = asyncio.get_running_loop().create_task(
+                    self._shadow(shadow, frame, request_id)
+                )
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         return version, predictions
 
     async def _shadow(self, version: Version, data: Any, request_id: str) -> None:
@@ -170,18 +191,35 @@ class ServingApp:
             latency = time.perf_counter() - started
             self.log.record(_row(request_id, version, True, latency, data, predictions))
 
-    def _schema(self) -> Any:
+    def _primary(self) -> Version:
         state = self.endpoint.state()
-        return state.versions[state.table.arms[0]].schema
+        return state.versions[state.table.arms[0]]
+
+    def _parse(self, body: Any) -> tuple[Any, dict[str, Any] | None, tuple[str, ...] | None]:
+        """``(data, params, matrix columns)`` of a parsed MLflow-format body: a float matrix
+        when the primary arm takes one and the body is a plain numeric table."""
+        primary = self._primary()
+        names = primary.fast_columns
+        if names is not None:
+            matrix = codec.numeric_matrix(body, names)
+            if matrix is not None:
+                return matrix, None, names
+        data, params = codec.parse_invocations_body(body, primary.schema)
+        return data, params, None
 
     async def invocations(self, request: Request) -> Response:
         started = time.perf_counter()
         raw = await _body(request, self.max_body_bytes)
-        data, params = codec.parse_invocations(
-            raw, request.headers.get("content-type"), self._schema()
-        )
+        content_type = request.headers.get("content-type")
+        names: tuple[str, ...] | None = None
+        if codec.media_type(content_type) == _JSON:
+            data, params, names = self._parse(codec.parse_json(raw))
+        else:
+            data, params = codec.parse_invocations(raw, content_type, self._primary().schema)
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        version, predictions = await self._predict(request, None, data, params, request_id, started)
+        version, predictions = await self._predict(
+            request, None, data, params, request_id, started, matrix_of=names
+        )
         return _json(
             {"predictions": codec.encode_predictions(predictions)},
             headers={"x-request-id": request_id, "x-shipyard-model-version": version.version},
@@ -203,9 +241,9 @@ class ServingApp:
         if request_id is not None and not isinstance(request_id, str):
             raise InvalidInput("`request_id` must be a string.")
         request_id = request_id or uuid.uuid4().hex
-        data, params = codec.parse_invocations(orjson.dumps(body), _JSON, self._schema())
+        data, params, names = self._parse(body)
         version, predictions = await self._predict(
-            request, None, data, params, request_id, started, key
+            request, None, data, params, request_id, started, key, names
         )
         return _json(
             {
@@ -315,7 +353,13 @@ class ServingApp:
 
 
 def _row(
-    request_id: str, version: Version, shadow: bool, latency: float, data: Any, predictions: Any
+    request_id: str,
+    version: Version,
+    shadow: bool,
+    latency: float,
+    data: Any,
+    predictions: Any,
+    names: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     return {
         "request_id": request_id,
@@ -325,7 +369,7 @@ def _row(
         "arm": version.arm,
         "shadow": shadow,
         "latency_ms": latency * 1000,
-        "features": codec.features_json(data),
+        "features": codec.features_json(data, names),
         "predictions": orjson.dumps(
             codec.encode_predictions(predictions), option=orjson.OPT_SERIALIZE_NUMPY
         ).decode(),
@@ -396,7 +440,8 @@ def create_app(
             else:
                 log.error("unexpected error on %s", request.url.path, exc_info=exc)
                 error = ShipyardError("The model server failed unexpectedly; see its log.")
-        h.metrics.errors.inc((("code", error.code),))
+        if not getattr(error, "counted", False):  # refused before an arm was chosen
+            h.metrics.errors.inc((("code", error.code),))
         if request.url.path.startswith("/v2"):
             return _json({"error": error.message}, error.http_status)
         return _json(error.to_dict(), error.http_status)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class MicroBatcher:
-    """Coalesces ``submit`` calls (DataFrames) into ``predict`` calls of up to ``max_rows``."""
+    """Coalesces ``submit`` calls (DataFrames, or float matrices on the fast path) into ``predict`` calls of up to ``max_rows``."""
 
     def __init__(
         self,
@@ -89,6 +89,7 @@ class MicroBatcher:
     async def _run(
         self, batch: list[tuple[Any, int, float, asyncio.Future[Any]]], rows: int
     ) -> None:
+        import numpy as np
         import pandas as pd
 
         now = time.perf_counter()
@@ -96,7 +97,12 @@ class MicroBatcher:
             self.metrics.queue_wait.observe(now - queued, self.labels)
         self.metrics.batch_rows.observe(rows, self.labels)
         frames = [b[0] for b in batch]
-        table = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        if len(frames) == 1:
+            table = frames[0]
+        elif isinstance(frames[0], np.ndarray):
+            table = np.concatenate(frames)
+        else:
+            table = pd.concat(frames, ignore_index=True)
         try:
             out = await asyncio.to_thread(self.predict, table)
         except Exception as exc:

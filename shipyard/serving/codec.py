@@ -87,7 +87,11 @@ def parse_invocations(
             "(dataframe_split, dataframe_records, instances or inputs) or text/csv.",
             details={"content_type": kind},
         )
-    body = parse_json(raw)
+    return parse_invocations_body(parse_json(raw), schema)
+
+
+def parse_invocations_body(body: Any, schema: Schema | None) -> tuple[Any, dict[str, Any] | None]:
+    """``(model input, params)`` of a parsed ``/invocations`` JSON body."""
     if not isinstance(body, dict):
         raise InvalidInput(
             f"The request body must be a JSON object with one of {', '.join(MLFLOW_KEYS)}; got a "
@@ -105,6 +109,49 @@ def parse_invocations(
         raise InvalidInput("`params` must be a JSON object of parameter names to values.")
     key = present[0]
     return from_mlflow(key, body[key], schema), params
+
+
+def _is_number(v: Any) -> bool:
+    t = type(v)
+    return t is float or t is int
+
+
+def numeric_matrix(body: Any, names: tuple[str, ...]) -> np.ndarray | None:
+    """The fast path: a float64 matrix in ``names`` order when ``body`` is a
+    ``dataframe_split`` or ``dataframe_records`` table holding exactly those columns and only
+    numbers (no booleans, no nulls); ``None`` otherwise (the caller then takes the checked path,
+    which explains anything wrong)."""
+    if not isinstance(body, dict) or len(body) != 1:
+        return None
+    if "dataframe_split" in body:
+        split = body["dataframe_split"]
+        if not isinstance(split, dict) or set(split) - {"columns", "data", "index"}:
+            return None
+        columns, data = split.get("columns"), split.get("data")
+        if not isinstance(data, list) or not data or not isinstance(columns, list):
+            return None
+        if tuple(columns) == names:
+            rows = data
+        elif len(columns) == len(names) and set(columns) == set(names):
+            order = [columns.index(n) for n in names]
+            rows = [[r[i] for i in order] for r in data if isinstance(r, list)]
+        else:
+            return None
+    elif "dataframe_records" in body:
+        records = body["dataframe_records"]
+        if not isinstance(records, list) or not records:
+            return None
+        try:
+            rows = [[r[n] for n in names] for r in records]
+        except (KeyError, TypeError):
+            return None
+    else:
+        return None
+    width = len(names)
+    for r in rows:
+        if not isinstance(r, list) or len(r) != width or not all(map(_is_number, r)):
+            return None
+    return np.array(rows, dtype=np.float64)
 
 
 def parse_csv(raw: bytes) -> pd.DataFrame:
@@ -194,8 +241,13 @@ def rows_of(data: Any) -> int:
     return 1
 
 
-def features_json(data: Any) -> str:
-    """The features of a request as a JSON string for the prediction log."""
+def features_json(data: Any, names: tuple[str, ...] | None = None) -> str:
+    """The features of a request as a JSON string for the prediction log (``names``: the
+    columns of a matrix)."""
+    if names is not None:
+        return orjson.dumps(
+            {"columns": list(names), "data": data}, option=orjson.OPT_SERIALIZE_NUMPY
+        ).decode()
     if isinstance(data, pd.DataFrame):
         return orjson.dumps(
             {"columns": [str(c) for c in data.columns], "data": data.to_numpy().tolist()},

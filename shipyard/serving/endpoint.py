@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,16 @@ class Version:
     version: str
     model: LoadedModel
     batcher: MicroBatcher | None = None
+    fast_columns: tuple[str, ...] | None = None
+    """Set when the model was checked at warm-up to give the same predictions on a float64
+    matrix in these column order as on the table: numeric requests then skip pandas."""
+
+    def predict_matrix(self, matrix: Any) -> Any:
+        """Predict on a float64 matrix in :attr:`fast_columns` order (the fast path)."""
+        with warnings.catch_warnings():
+            # scikit-learn warns that a matrix has no feature names; warm-up proved it equal
+            warnings.simplefilter("ignore", UserWarning)
+            return self.model.predict_unchecked(matrix)
 
     @property
     def schema(self) -> Schema | None:
@@ -69,16 +81,26 @@ class ServingState:
         return [self.versions[a] for a in self.table.shadow]
 
 
+BATCHING_MODES = ("auto", "on", "off")
+
+
 @dataclass(frozen=True)
 class BatchingOptions:
-    """Micro-batching: off when ``max_wait_ms`` is 0 (the default)."""
+    """Micro-batching. ``mode="auto"`` (the default) turns it on for a version only when
+    warm-up measured that one call on ``max_rows`` rows costs under a quarter of ``max_rows``
+    single-row calls *and* a single-row call takes over 1 ms (below that, HTTP dominates and
+    batching only adds latency). ``max_wait_ms`` is how long a batch waits for more requests
+    once it has one: 0 takes only what queued while the previous batch ran."""
 
+    mode: str = "auto"
     max_rows: int = 64
     max_wait_ms: float = 0.0
 
-    @property
-    def enabled(self) -> bool:
-        return self.max_wait_ms > 0
+    def __post_init__(self) -> None:
+        if self.mode not in BATCHING_MODES:
+            raise InvalidInput(f"batching mode {self.mode!r}; use one of {BATCHING_MODES}.")
+        if self.max_rows < 1 or self.max_wait_ms < 0:
+            raise InvalidInput("max_rows must be 1 or more and max_wait_ms 0 or more.")
 
 
 class Endpoint:
@@ -86,13 +108,14 @@ class Endpoint:
 
     def __init__(
         self,
-        workspace: Workspace,
+        workspace: Workspace | Callable[[], Workspace],
         spec: DeploymentSpec,
         *,
         metrics: ServingMetrics | None = None,
         batching: BatchingOptions | None = None,
     ) -> None:
-        self.workspace = workspace
+        self._workspace = workspace if not callable(workspace) else None
+        self._open_workspace = workspace if callable(workspace) else None
         self.metrics = metrics or ServingMetrics()
         self.batching = batching or BatchingOptions()
         self._spec = spec
@@ -105,6 +128,15 @@ class Endpoint:
         self.ready_at: float | None = None
 
     # ---------------------------------------------------------------- state
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace; opened on first use when a factory was given (a server of local
+        model folders never opens the database)."""
+        if self._workspace is None:
+            assert self._open_workspace is not None
+            self._workspace = self._open_workspace()
+        return self._workspace
 
     @property
     def name(self) -> str:
@@ -165,7 +197,11 @@ class Endpoint:
             self._poller.start()
 
     def close(self) -> None:
+        """Stop polling; close the workspace if this endpoint opened it."""
         self._stop.set()
+        if self._open_workspace is not None and self._workspace is not None:
+            self._workspace.close()
+            self._workspace = None
         state = self._state
         if state is not None:
             for v in state.versions.values():
@@ -244,14 +280,20 @@ class Endpoint:
 
         start = time.perf_counter()
         pinned, name, version = self._resolve(arm.model)
-        model = load_model(pinned, workspace=self.workspace)
+        model = load_model(
+            pinned, workspace=self.workspace if pinned.startswith(("models:/", "runs:/")) else None
+        )
         if version == "local":
             version = model.content_hash[:12] or "local"
         warm_up(model)
+        fast = fast_columns(model)
         batcher = None
-        if self.batching.enabled:
+        if self.batching.mode == "on" or (
+            self.batching.mode == "auto" and batching_pays(model, fast, self.batching.max_rows)
+        ):
+            probe = Version(arm.name, arm.model, pinned, name, version, model, None, fast)
             batcher = MicroBatcher(
-                model.predict,
+                probe.predict_matrix if fast else model.predict,
                 max_rows=self.batching.max_rows,
                 max_wait_s=self.batching.max_wait_ms / 1000,
                 metrics=self.metrics,
@@ -260,7 +302,7 @@ class Endpoint:
         elapsed = time.perf_counter() - start
         self.metrics.load_time.observe(elapsed, (("model", name), ("version", version)))
         log.info("loaded %s (%s version %s) in %.2fs", arm.model, name, version, elapsed)
-        return Version(arm.name, arm.model, pinned, name, version, model, batcher)
+        return Version(arm.name, arm.model, pinned, name, version, model, batcher, fast)
 
 
 def warm_up(model: LoadedModel) -> None:
@@ -277,6 +319,68 @@ def warm_up(model: LoadedModel) -> None:
             f"The warm-up prediction of {model.uri} failed ({type(exc).__name__}: {exc}); the "
             "model cannot serve. Check the model with shipyard.load_model(...).predict(...)."
         ) from exc
+
+
+def _sample(model: LoadedModel) -> Any:
+    example = model.input_example()
+    if example is None:
+        example = example_row(model.signature.inputs if model.signature else None)
+    return example
+
+
+def fast_columns(model: LoadedModel) -> tuple[str, ...] | None:
+    """The signature's column names when every column is a required ``double`` and the model
+    predicts the same on a float64 matrix in that order as on the table (checked here)."""
+    import numpy as np
+    import pandas as pd
+
+    sig = model.signature
+    if sig is None or not sig.inputs.columns:
+        return None
+    if any(c.type != "double" or c.optional for c in sig.inputs.columns):
+        return None
+    names = tuple(c.name for c in sig.inputs.columns)
+    example = _sample(model)
+    if not isinstance(example, pd.DataFrame):
+        return None
+    try:
+        checked = model.predict(example)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            fast = model.predict_unchecked(example[list(names)].to_numpy(np.float64))
+        same = np.array_equal(np.asarray(checked), np.asarray(fast))
+    except Exception:
+        return None
+    return names if same else None
+
+
+def batching_pays(model: LoadedModel, fast: tuple[str, ...] | None, max_rows: int) -> bool:
+    """Whether one call on ``max_rows`` rows is much cheaper than that many single-row calls,
+    and a single-row call slow enough for that to matter (see :class:`BatchingOptions`)."""
+    import numpy as np
+    import pandas as pd
+
+    example = _sample(model)
+    if not isinstance(example, pd.DataFrame) or example.empty:
+        return False
+    one = example.iloc[:1]
+    many = pd.concat([one] * max_rows, ignore_index=True)
+    if fast:
+        one, many = one.to_numpy(np.float64), many.to_numpy(np.float64)
+
+    def call(data: Any) -> float:
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.predict_unchecked(data) if fast else model.predict(data)
+        return time.perf_counter() - start
+
+    try:
+        t1 = sorted(call(one) for _ in range(5))[2]
+        tn = sorted(call(many) for _ in range(3))[1]
+    except Exception:
+        return False
+    return t1 > 0.001 and tn < 0.25 * max_rows * t1
 
 
 def example_row(schema: Schema | None) -> Any:

@@ -29,6 +29,7 @@ class ServeOptions:
     spec: dict[str, Any]
     settings: str
     """JSON of the workspace's home, tracking URI and artifact URI."""
+    batching: str = "auto"
     max_rows: int = 64
     max_wait_ms: float = 0.0
     max_body_bytes: int = 16 * 1024 * 1024
@@ -54,12 +55,13 @@ def app_from_options(options: ServeOptions) -> Any:
     settings = Settings.from_env(
         home=where["home"], tracking_uri=where["tracking_uri"], artifact_uri=where["artifact_uri"]
     )
-    workspace = Workspace.open(settings)
     spec = DeploymentSpec.from_dict(options.spec)
     endpoint = Endpoint(
-        workspace,
+        lambda: Workspace.open(settings),
         spec,
-        batching=BatchingOptions(max_rows=options.max_rows, max_wait_ms=options.max_wait_ms),
+        batching=BatchingOptions(
+            mode=options.batching, max_rows=options.max_rows, max_wait_ms=options.max_wait_ms
+        ),
     )
     plog = None
     if options.log_predictions:
@@ -86,6 +88,7 @@ def serve(
     port: int = 5001,
     workers: int = 1,
     log_level: str = "warning",
+    batching: str = "auto",
     max_rows: int = 64,
     max_wait_ms: float = 0.0,
     max_body_bytes: int = 16 * 1024 * 1024,
@@ -99,6 +102,7 @@ def serve(
     options = ServeOptions(
         spec=spec.to_dict(),
         settings=json.dumps(_settings_env(settings)),
+        batching=batching,
         max_rows=max_rows,
         max_wait_ms=max_wait_ms,
         max_body_bytes=max_body_bytes,

@@ -376,19 +376,20 @@ class SqlRegistryStore(RegistryStore):
                     f"a version of {name!r}. Log the model first (shipyard.log_model), or check "
                     "the path in the source URI."
                 )
-            model = self._insert_model(conn, name, None, {}, user_id, if_missing=True)
+            model = conn.execute(
+                sa.select(_m.model_id).where(_m.name == name)
+            ).first() or self._insert_model(conn, name, None, {}, user_id, if_missing=True)
+            now = now_ms()
             # The row lock taken by this UPDATE serializes concurrent registrations (PostgreSQL);
             # SQLite's write transactions are serialized already.
-            conn.execute(
+            next_version = conn.execute(
                 sa.update(registered_models)
                 .where(_m.model_id == model.model_id)
-                .values(next_version=_m.next_version + 1)
-            )
-            next_version = conn.scalar(
-                sa.select(_m.next_version).where(_m.model_id == model.model_id)
-            )
-            version = int(next_version or 1) - 1
-            now = now_ms()
+                .values(next_version=_m.next_version + 1, last_updated_time=now)
+                .returning(_m.next_version)
+            ).scalar_one()
+            version = int(next_version) - 1
+            digest = rules.tree_digest(files, path)
             conn.execute(
                 sa.insert(artifacts),
                 [{"owner_id": storage_owner, "path": f.path, "digest": f.digest,
@@ -409,7 +410,7 @@ class SqlRegistryStore(RegistryStore):
                     current_stage=ModelStage.NONE.value,
                     storage_owner=storage_owner,
                     storage_path=path,
-                    content_digest=rules.tree_digest(files, path),
+                    content_digest=digest,
                 )
             )
             if tag_values:
@@ -418,12 +419,27 @@ class SqlRegistryStore(RegistryStore):
                     [{"model_id": model.model_id, "version": version, "key": k, "value": v}
                      for k, v in tag_values.items()],
                 )  # fmt: skip
-            self._touch(conn, model.model_id, now)
             record_event(
                 conn, model.model_id, name, RegistryAction.VERSION_CREATED, version=version,
                 user_id=user_id, reason=None, to_value=source,
             )  # fmt: skip
-            return self._load_version(conn, model.model_id, version)
+            # What was just written, without reading it back: a new number has no aliases yet.
+            return ModelVersion(
+                name=name,
+                version=version,
+                source=source,
+                run_id=run_id,
+                status=ModelVersionStatus.READY.value,
+                description=description,
+                user_id=user_id,
+                creation_timestamp=now,
+                last_updated_timestamp=now,
+                current_stage=ModelStage.NONE.value,
+                storage_owner=storage_owner,
+                storage_path=path,
+                content_digest=digest,
+                tags=dict(sorted(tag_values.items())),
+            )
 
         return self._db.write(tx)
 

@@ -97,12 +97,15 @@ def serving(
 ) -> Iterator[Served]:
     """A model server for ``spec`` over ``ws`` on a loopback port, loaded and ready."""
     endpoint = Endpoint(ws, spec, batching=batching)
-    endpoint.load()
+    endpoint.start(background=False)  # loads, then polls the registry every poll_interval_s
     folder = log_folder(ws.settings.home, spec.name)
     plog = PredictionLog(folder, flush_interval_s=0.2)
     app = create_app(endpoint, plog, max_body_bytes=max_body_bytes, load_on_startup=False)
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as client:
-        yield Served(url, client, endpoint, plog, folder)
+        try:
+            yield Served(url, client, endpoint, plog, folder)
+        finally:
+            endpoint.close()
 
 
 @pytest.fixture(scope="module")

@@ -74,9 +74,13 @@ def test_v2_tensor_per_column(served: Served, rows, expected) -> None:  # type: 
     r = served.client.post("/v2/models/cancer/infer", json={"id": "abc", "inputs": inputs})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["model_name"] == "cancer" and body["model_version"] == "1" and body["id"] == "abc"
+    assert body["model_name"] == "cancer"
+    assert body["model_version"] == "1"
+    assert body["id"] == "abc"
     (out,) = body["outputs"]
-    assert out["data"] == expected and out["shape"] == [3] and out["datatype"] == "INT64"
+    assert out["data"] == expected
+    assert out["shape"] == [3]
+    assert out["datatype"] == "INT64"
 
 
 def test_v2_single_2d_tensor_in_signature_order(served: Served, rows, expected) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +93,8 @@ def test_v2_single_2d_tensor_in_signature_order(served: Served, rows, expected) 
 
 def test_v2_metadata_and_ready(served: Served) -> None:
     meta = served.client.get("/v2/models/cancer").json()
-    assert meta["name"] == "cancer" and meta["versions"] == ["1"]
+    assert meta["name"] == "cancer"
+    assert meta["versions"] == ["1"]
     assert meta["inputs"][0] == {"name": "mean radius", "datatype": "FP64", "shape": [-1]}
     assert len(meta["inputs"]) == 30
     assert served.client.get("/v2/models/cancer/versions/1/ready").json() == {
@@ -121,7 +126,9 @@ def test_wrong_type_names_column_and_types(served: Served, rows) -> None:  # typ
     bad["mean texture"] = "soft"
     r = served.client.post("/invocations", json={"dataframe_records": bad.to_dict("records")})
     msg = _error(r, 400, "INVALID_PARAMETER_VALUE")
-    assert "'mean texture'" in msg and "string" in msg and "double" in msg
+    assert "'mean texture'" in msg
+    assert "string" in msg
+    assert "double" in msg
 
 
 @pytest.mark.parametrize(
@@ -223,3 +230,14 @@ def test_feedback_mistakes(served: Served) -> None:
     assert "label" in _error(
         served.client.post("/feedback", json={"request_id": "a"}), 400, "INVALID_PARAMETER_VALUE"
     )
+
+
+def test_errors_are_counted_per_arm_when_one_was_chosen(served: Served, rows) -> None:  # type: ignore[no-untyped-def]
+    served.client.post("/invocations", json={"dataframe_records": [{"mean radius": 1.0}]})
+    served.client.post("/invocations", content=b"{", headers={"content-type": "application/json"})
+    metrics = served.client.get("/metrics").text
+    assert (
+        'shipyard_serving_errors_total{model="cancer",version="1",arm="main",'
+        'code="INVALID_PARAMETER_VALUE"}'
+    ) in metrics
+    assert 'shipyard_serving_errors_total{code="INVALID_PARAMETER_VALUE"}' in metrics

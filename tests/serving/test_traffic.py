@@ -17,7 +17,10 @@ from tests.serving.conftest import Data, serving
 
 CANARY = DeploymentSpec(
     name="cancer",
-    arms=(Arm("champion", "models:/cancer@champion", 90), Arm("challenger", "models:/cancer/2", 10)),
+    arms=(
+        Arm("champion", "models:/cancer@champion", 90),
+        Arm("challenger", "models:/cancer/2", 10),
+    ),
 )
 
 
@@ -58,13 +61,18 @@ def test_canary_over_http_routes_by_weight_and_counts_per_arm(
             ).json()["arm"]
             for _ in range(20)
         }
-        assert len(keyed) == 1 and keyed == by_header
+        assert len(keyed) == 1
+        assert keyed == by_header
         metrics = s.client.get("/metrics").text
         for arm, version in (("champion", "1"), ("challenger", "2")):
             n = arms.count(arm) + (40 if arm in keyed else 0)
-            line = f'shipyard_serving_requests_total{{model="cancer",version="{version}",arm="{arm}"}}'
+            line = (
+                f'shipyard_serving_requests_total{{model="cancer",version="{version}",arm="{arm}"}}'
+            )
             assert f"{line} {float(n)}" in metrics
-        assert 'shipyard_serving_request_latency_seconds_bucket{model="cancer",version="2"' in metrics
+        assert (
+            'shipyard_serving_request_latency_seconds_bucket{model="cancer",version="2"' in metrics
+        )
 
 
 def test_shadow_never_changes_the_answer_and_is_logged(
@@ -95,11 +103,15 @@ def test_shadow_never_changes_the_answer_and_is_logged(
                 break
             time.sleep(0.05)
         shadow = logged[logged["shadow"]]
-        assert len(shadow) == 40 and set(shadow["arm"]) == {"challenger"}
+        assert len(shadow) == 40
+        assert set(shadow["arm"]) == {"challenger"}
         assert set(shadow["predictions"]) == {"[1]"}
         assert set(shadow["request_id"]) == {a["request_id"] for a in answers}
         assert len(read_predictions(s.log_dir)) == 40  # answered rows only by default
-        assert 'shipyard_serving_shadow_predictions_total{model="cancer",version="2",arm="challenger"} 40.0' in s.client.get("/metrics").text
+        assert (
+            'shipyard_serving_shadow_predictions_total{model="cancer",version="2",arm="challenger"} 40.0'
+            in s.client.get("/metrics").text
+        )
 
 
 def test_spec_files(tmp_path: Path) -> None:
@@ -111,7 +123,8 @@ def test_spec_files(tmp_path: Path) -> None:
         "shadow:\n  - {name: c, model: 'models:/churn/4'}\n"
     )
     spec = DeploymentSpec.from_file(yml)
-    assert spec.sticky_header == "X-Customer" and [a.weight for a in spec.arms] == [90, 10]
+    assert spec.sticky_header == "X-Customer"
+    assert [a.weight for a in spec.arms] == [90, 10]
     assert spec.shadow[0].name == "c"
     js = tmp_path / "d.json"
     js.write_text(json.dumps(spec.to_dict()))

@@ -186,6 +186,23 @@ class RegistryStoreContract:
         assert tracking.unreferenced_digests(purged) == {digest_of("other")}
         assert tracking.get_artifact(mv.storage_owner, "model/data/model.pkl").file_size == 5
 
+    def test_a_created_version_reads_back_exactly_as_returned(
+        self, tracking: TrackingStore, registry: RegistryStore
+    ) -> None:
+        name = model_name()
+        run_id = self.logged_run(tracking)
+        first = self.register(tracking, registry, name, run_id)
+        second = registry.create_model_version(
+            name, f"runs:/{run_id}/model", artifact_owner=run_id, artifact_path="model",
+            run_id=run_id, description="second", tags={"z": "1", "a": "2"}, user_id="ana",
+        )  # fmt: skip
+        assert second.version == first.version + 1
+        assert second == registry.get_model_version(name, second.version)
+        assert list(second.tags) == ["a", "z"]
+        assert registry.get_registered_model(name).last_updated_timestamp >= (
+            second.creation_timestamp
+        )
+
     def test_a_single_file_can_be_registered(
         self, tracking: TrackingStore, registry: RegistryStore
     ) -> None:

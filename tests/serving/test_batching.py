@@ -1,0 +1,143 @@
+"""Micro-batching: concurrent requests coalesced up to a row limit, split back correctly,
+observable in the metrics; a bad request fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from shipyard.errors import InvalidInput
+from shipyard.registry import Registry
+from shipyard.serving import DeploymentSpec
+from shipyard.serving.batching import MicroBatcher
+from shipyard.serving.endpoint import BatchingOptions
+from shipyard.serving.metrics import ServingMetrics
+from shipyard.workspace import Workspace
+from tests.serving.conftest import Data, serving
+
+
+def _batcher(calls: list[int], max_rows: int = 8, wait: float = 0.05) -> MicroBatcher:
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        if (frame["x"] < 0).any():
+            raise ValueError("negative")
+        calls.append(len(frame))
+        return frame["x"].to_numpy() * 10
+
+    return MicroBatcher(predict, max_rows=max_rows, max_wait_s=wait, metrics=ServingMetrics(),
+                        labels=(("arm", "a"),))  # fmt: skip
+
+
+def test_concurrent_requests_share_calls_up_to_max_rows() -> None:
+    calls: list[int] = []
+    batcher = _batcher(calls)
+
+    async def main() -> list[np.ndarray]:
+        frames = [pd.DataFrame({"x": [i, i]}) for i in range(10)]  # 20 rows, 2 per request
+        return await asyncio.gather(*(batcher.submit(f) for f in frames))
+
+    out = asyncio.run(main())
+    assert [o.tolist() for o in out] == [[i * 10, i * 10] for i in range(10)]
+    assert sum(calls) == 20
+    assert max(calls) <= 8
+    assert len(calls) < 10
+    assert batcher.metrics.batch_rows.count((("arm", "a"),)) == len(calls)
+    assert batcher.metrics.queue_wait.count((("arm", "a"),)) == 10
+
+
+def test_a_bad_request_fails_alone() -> None:
+    calls: list[int] = []
+    batcher = _batcher(calls)
+
+    async def main() -> list[object]:
+        frames = [pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [-1]}), pd.DataFrame({"x": [2]})]
+        return await asyncio.gather(*(batcher.submit(f) for f in frames), return_exceptions=True)
+
+    good, bad, other = asyncio.run(main())
+    assert good.tolist() == [10]
+    assert other.tolist() == [20]
+    assert isinstance(bad, ValueError)
+
+
+def test_batching_server_answers_each_request_with_its_own_rows(
+    workspace: Workspace, models: Registry, cancer: Data
+) -> None:
+    opts = BatchingOptions(mode="on", max_rows=16, max_wait_ms=20)
+    rows = cancer.X.iloc[:24]
+    with serving(workspace, DeploymentSpec.single("models:/cancer@champion"), batching=opts) as s:
+        expected = s.endpoint.state().versions["main"].model.predict(rows).tolist()
+        got: dict[int, object] = {}
+
+        def send(i: int) -> None:
+            with httpx.Client(base_url=s.url) as c:
+                r = c.post(
+                    "/invocations", json={"dataframe_records": rows.iloc[[i]].to_dict("records")}
+                )
+                got[i] = r.json()["predictions"][0]
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [got[i] for i in range(24)] == expected
+        bad = s.client.post("/invocations", json={"dataframe_records": [{"mean radius": 1.0}]})
+        assert bad.status_code == 400
+        assert "missing column" in bad.json()["message"]
+        metrics = s.client.get("/metrics").text
+        assert "shipyard_serving_batch_rows_count" in metrics
+        assert "shipyard_serving_queue_wait_seconds_bucket" in metrics
+        assert "shipyard_serving_model_load_seconds_count" in metrics
+
+
+def test_invalid_input_is_not_retried_forever() -> None:
+    calls: list[int] = []
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        calls.append(len(frame))
+        raise InvalidInput("no")
+
+    batcher = MicroBatcher(
+        predict, max_rows=4, max_wait_s=0.01, metrics=ServingMetrics(), labels=()
+    )
+
+    async def main() -> list[object]:
+        return await asyncio.gather(
+            *(batcher.submit(pd.DataFrame({"x": [1]})) for _ in range(3)), return_exceptions=True
+        )
+
+    assert all(isinstance(e, InvalidInput) for e in asyncio.run(main()))
+    assert len(calls) <= 4
+
+
+def test_auto_batching_is_off_for_a_fast_model_and_on_for_a_forest(
+    workspace: Workspace, cancer: Data
+) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    import shipyard
+    from shipyard.serving.endpoint import Endpoint
+
+    home = workspace.settings.home
+    shipyard.save_model(LogisticRegression(max_iter=50).fit(cancer.X.iloc[:, :3], cancer.y),
+                        home / "lr", input_example=cancer.X.iloc[:3, :3])  # fmt: skip
+    forest = RandomForestClassifier(n_estimators=100, random_state=0).fit(cancer.X, cancer.y)
+    shipyard.save_model(forest, home / "rf", input_example=cancer.X[:3])
+    lr = Endpoint(workspace, DeploymentSpec.single(str(home / "lr"), poll_interval_s=0))
+    rf = Endpoint(workspace, DeploymentSpec.single(str(home / "rf"), poll_interval_s=0))
+    lr.load()
+    rf.load()
+    assert lr.state().versions["main"].batcher is None
+    assert rf.state().versions["main"].batcher is not None
+    assert rf.state().versions["main"].fast_columns == tuple(cancer.X.columns)
+
+
+def test_bad_batching_options() -> None:
+    import pytest
+
+    with pytest.raises(InvalidInput, match="batching mode"):
+        BatchingOptions(mode="sometimes")
