@@ -70,6 +70,18 @@ class LoggedModelOrder:
     dataset: DatasetScope | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedModelFiles:
+    """What registering a logged model needs: whose files, whether they are complete, and the
+    run that produced them (one indexed row, none of the model's tags, params or metrics)."""
+
+    model_id: str
+    """Also the files' owner in the artifact index."""
+    experiment_id: str
+    status: str
+    source_run_id: str | None
+
+
 class LoggedModelStore(ABC):
     """Logged models: their lifecycle, tags and params, search, and the runs they link to."""
 
@@ -92,6 +104,11 @@ class LoggedModelStore(ABC):
     def get_logged_model(self, model_id: str, *, allow_deleted: bool = False) -> LoggedModel:
         """The model with its tags, params, metrics and registrations. ``NotFound`` if there is
         none (or it was deleted, unless ``allow_deleted``)."""
+
+    @abstractmethod
+    def get_logged_model_files(self, model_id: str) -> LoggedModelFiles:
+        """The model's status and source run, read cheaply. ``NotFound`` if there is none (or it
+        was deleted)."""
 
     @abstractmethod
     def finalize_logged_model(

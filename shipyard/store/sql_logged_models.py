@@ -36,6 +36,7 @@ from shipyard.store.logged_models import (
     MAX_SEARCH_RESULTS,
     MODEL_ID_PREFIX,
     DatasetScope,
+    LoggedModelFiles,
     LoggedModelOrder,
     LoggedModelStore,
     check_model_id,
@@ -228,6 +229,15 @@ class SqlLoggedModelStore(LoggedModelStore):
         return self._db.read(
             lambda c: self._load(c, [self._row(c, mid, allow_deleted=allow_deleted)])[0]
         )
+
+    def get_logged_model_files(self, model_id: str) -> LoggedModelFiles:
+        mid = check_model_id(model_id)
+
+        def tx(conn: Connection) -> LoggedModelFiles:
+            row = self._row(conn, mid)
+            return LoggedModelFiles(mid, str(row.experiment_id), row.status, row.source_run_id)
+
+        return self._db.read(tx)
 
     def finalize_logged_model(
         self, model_id: str, status: str, *, status_message: str | None = None

@@ -17,7 +17,12 @@ import pytest
 from shipyard import errors
 from shipyard.entities import LifecycleStage, LoggedModelStatus, Metric
 from shipyard.store.base import TrackingStore
-from shipyard.store.logged_models import DatasetScope, LoggedModelOrder, LoggedModelStore
+from shipyard.store.logged_models import (
+    DatasetScope,
+    LoggedModelFiles,
+    LoggedModelOrder,
+    LoggedModelStore,
+)
 from shipyard.store.registry import RegistryStore
 from tests.store.contract import all_pages
 
@@ -86,6 +91,8 @@ class LoggedModelStoreContract:
         done = models.finalize_logged_model(created.model_id, READY, status_message="ok")
         assert (done.status, done.status_message) == (READY, "ok")
         assert models.get_logged_model(created.model_id) == done
+        files = models.get_logged_model_files(created.model_id)
+        assert files == LoggedModelFiles(created.model_id, exp, READY, run)
 
     def test_a_model_without_a_name_gets_one(self, models: LoggedModelStore, exp: str) -> None:
         assert models.create_logged_model(exp).name
@@ -138,6 +145,8 @@ class LoggedModelStoreContract:
         models.delete_logged_model(mid)
         with pytest.raises(errors.NotFound, match="was deleted"):
             models.get_logged_model(mid)
+        with pytest.raises(errors.NotFound, match="was deleted"):
+            models.get_logged_model_files(mid)
         assert models.get_logged_model(mid, allow_deleted=True).lifecycle_stage == "deleted"
         with pytest.raises(errors.NotFound):
             models.set_logged_model_tags(mid, {"a": "b"})

@@ -92,14 +92,14 @@ class _Files:
 
 
 def _logged_model_files(ws: Workspace, mid: str, path: str = "") -> _Files:
-    model = ws.logged_models.get_logged_model(mid)
+    model = ws.logged_models.get_logged_model_files(mid)
     if model.status != LoggedModelStatus.READY:
         raise InvalidState(
             f"Logged model {mid} is {model.status}, not LOGGED_MODEL_READY, so its files may be "
             "incomplete. Finish uploading them and finalize it (PATCH logged-models/"
             f"{mid} with status LOGGED_MODEL_READY), or log the model again."
         )
-    return _Files(model.storage_owner, path, model.source_run_id, mid)
+    return _Files(model.model_id, path, model.source_run_id, mid)
 
 
 def _run_files(ws: Workspace, rid: str, path: str) -> _Files:
