@@ -125,12 +125,30 @@ def experiment_id(value: object) -> str:
     return str(int(s))
 
 
+NON_RUN_OWNERS = {
+    "mv-": ("a registered version", "/api/v1/model-versions/{id}/artifacts, or the URI "
+            "model-versions/get-download-uri gives"),
+    "m-": ("a logged model", "the logged model's artifact_uri"),
+    "dv-": ("a dataset version", "`shipyard data get`"),
+    "ps-": ("a pipeline step", "`shipyard pipelines show`"),
+}  # fmt: skip
+"""The other owners in the artifact index, by id prefix: what they are and where their files
+are read. No run id starts with one, so no run route can reach (or change) their files behind
+their own checks."""
+
+
 def run_id(value: object) -> str:
     if not isinstance(value, str) or not _RUN_ID_RE.match(value):
         raise InvalidInput(
             f"run id {value!r} is not valid; run ids are 32-character hex strings. "
             "Find them with `shipyard runs list`."
         )
+    for prefix, (kind, where) in NON_RUN_OWNERS.items():
+        if value.startswith(prefix):
+            raise InvalidInput(
+                f"{value!r} is not a run id: it owns {kind}'s files, which are read-only to "
+                f"run routes. Read them through {where.format(id=value)}."
+            )
     return value
 
 

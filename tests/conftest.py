@@ -8,8 +8,12 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 from shipyard.config import Settings
 from shipyard.workspace import Workspace
@@ -76,10 +80,7 @@ def postgres_uri(postgres_server: str) -> Iterator[str]:
     """A fresh, empty database on the test PostgreSQL server, dropped afterwards."""
     import sqlalchemy as sa
 
-    name = f"shipyard_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin, name = _create_database(postgres_server)
     base = postgres_server.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
@@ -87,3 +88,47 @@ def postgres_uri(postgres_server: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _create_database(postgres_server: str) -> tuple[sa.Engine, str]:
+    """A new, empty database on the server; returns the admin engine and its name."""
+    import sqlalchemy as sa
+
+    name = f"shipyard_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    return admin, name
+
+
+@pytest.fixture(scope="class")
+def pg_class_database(postgres_server: str) -> Iterator[str]:
+    """A database shared by one test class (creating one costs a checkpoint, about a third of
+    a second, per test otherwise); :func:`empty_pg_tables` resets it between tests. Commits skip
+    the wait for the disk flush: durability is not what these tests are about."""
+    import sqlalchemy as sa
+
+    admin, name = _create_database(postgres_server)
+    base = postgres_server.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}?options=-csynchronous_commit%3Doff"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def empty_pg_tables(url: str) -> None:
+    """Remove every row of Shipyard's tables in the database at ``url`` (if it has them)."""
+    import sqlalchemy as sa
+
+    from shipyard.store import schema
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            if sa.inspect(conn).has_table("experiments"):
+                names = ", ".join(t.name for t in schema.metadata.sorted_tables)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -239,18 +239,13 @@ def _load_mlflow_folder(ws: Workspace, owner: str, path: str, uri: str) -> Loade
     # An MLmodel file names its model (model_uuid, utc_time_created): its digest keys the cache.
     folder = ws.settings.home / CACHE_FOLDER / f"mlflow-{mlmodel.digest}"
     if not folder.is_dir():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".mlflow.", dir=folder.parent))
-        try:
+
+        def convert(staging: Path) -> Path:
             root = ws.artifacts.download(owner, path, staging / "src")
             convert_mlflow_model(root, staging / "package")
-            try:
-                os.rename(staging / "package", folder)
-            except OSError:
-                if not folder.is_dir():  # not a concurrent load of the same model
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            return staging / "package"
+
+        _fill_cache(folder, convert)
     return load_package(folder, uri=uri)
 
 
@@ -258,18 +253,30 @@ def _download(
     ws: Workspace, owner: str, path: str, folder: Path, manifest: Manifest, uri: str
 ) -> None:
     """Fetch the package into the cache: download beside it, verify, rename into place."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name[:12]}.", dir=folder.parent))
-    try:
+
+    def fetch(staging: Path) -> Path:
         root = ws.artifacts.download(owner, path, staging)
         try:
             verify(root, manifest)
         except InvalidInput as exc:
             raise InvalidInput(f"{uri}: {exc.message}") from None
+        return root
+
+    _fill_cache(folder, fetch)
+
+
+def _fill_cache(folder: Path, build: Callable[[Path], Path]) -> None:
+    """Create cache entry ``folder`` atomically: ``build`` makes it in a staging folder beside
+    it (and returns it there), which is then renamed into place. A concurrent fill of the same
+    entry wins harmlessly; a failure leaves nothing behind."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name[:12]}.", dir=folder.parent))
+    try:
+        built = build(staging)
         try:
-            os.rename(root, folder)
+            os.rename(built, folder)
         except OSError:
-            if not folder.is_dir():  # not a concurrent download of the same package
+            if not folder.is_dir():  # not a concurrent fill of the same entry
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

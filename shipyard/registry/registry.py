@@ -287,6 +287,14 @@ class Registry:
             reason=reason,
         )
 
+    def version_owning(self, storage_owner: str) -> ModelVersion | None:
+        """The version whose files are kept under ``storage_owner`` (``mv-...``), or ``None``
+        (deleted, or never one); what the file-serving routes authorize against."""
+        found = self.store.search_model_versions(
+            f"storage_owner = '{_quote(storage_owner)}'", max_results=1
+        )
+        return found.items[0] if found.items else None
+
     def references(self, name: str, version: int) -> list[str]:
         """Everything that refers to a version, in words; deleting it is refused unless empty."""
         found = list(self.store.version_references(name, version))

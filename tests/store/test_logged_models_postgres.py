@@ -10,8 +10,8 @@ import pytest
 from shipyard.store.sql import SqlTrackingStore
 from shipyard.store.sql_logged_models import SqlLoggedModelStore
 from shipyard.store.sql_registry import SqlRegistryStore
+from tests.conftest import empty_pg_tables
 from tests.store.logged_model_contract import LoggedModelStoreContract, Stores
-from tests.store.test_registry_postgres import _empty_tables, registry_database  # noqa: F401
 
 pytestmark = pytest.mark.postgres
 
@@ -20,9 +20,9 @@ class TestPostgresLoggedModelStore(LoggedModelStoreContract):
     __test__ = True
 
     @pytest.fixture
-    def stores(self, registry_database: str) -> Iterator[Stores]:  # noqa: F811
-        _empty_tables(registry_database)
-        tracking = SqlTrackingStore(registry_database, pool_size=4)
+    def stores(self, pg_class_database: str) -> Iterator[Stores]:
+        empty_pg_tables(pg_class_database)
+        tracking = SqlTrackingStore(pg_class_database, pool_size=4)
         models = SqlLoggedModelStore(tracking.database)
         try:
             yield tracking, SqlRegistryStore(tracking.database), models

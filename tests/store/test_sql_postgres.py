@@ -12,50 +12,23 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 
 from shipyard.store import schema
 from shipyard.store.db import current_revision
 from shipyard.store.sql import SqlTrackingStore
+from tests.conftest import empty_pg_tables
 from tests.store.contract import TrackingStoreContract
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="class")
-def shared_database(postgres_server: str) -> Iterator[str]:
-    """A database for one test class, on the server the ``postgres_server`` fixture found."""
-    name = f"shipyard_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    base = postgres_server.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}?options=-csynchronous_commit%3Doff"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _empty_tables(url: str) -> None:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with engine.begin() as conn:
-            if sa.inspect(conn).has_table("experiments"):
-                names = ", ".join(t.name for t in schema.metadata.sorted_tables)
-                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    finally:
-        engine.dispose()
 
 
 class TestPostgresTrackingStore(TrackingStoreContract):
     __test__ = True
 
     @pytest.fixture
-    def store(self, shared_database: str) -> Iterator[SqlTrackingStore]:
-        _empty_tables(shared_database)
-        store = SqlTrackingStore(shared_database, pool_size=2)
+    def store(self, pg_class_database: str) -> Iterator[SqlTrackingStore]:
+        empty_pg_tables(pg_class_database)
+        store = SqlTrackingStore(pg_class_database, pool_size=2)
         try:
             yield store
         finally:

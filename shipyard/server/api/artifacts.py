@@ -24,12 +24,10 @@ from starlette.routing import BaseRoute
 from shipyard.artifacts.base import CHUNK_SIZE
 from shipyard.artifacts.paths import clean_path
 from shipyard.entities import ArtifactInfo, to_json
-from shipyard.errors import InvalidInput
 from shipyard.server._http_util import json_response, optional_str, query
 from shipyard.server.api.runs import run_id_of
 from shipyard.server.api.schemas import EMPTY, STRING, array, obj, ref
 from shipyard.server.routing import ApiRouter, QueryParam
-from shipyard.store.registry import STORAGE_OWNER_PREFIX
 
 if TYPE_CHECKING:
     from shipyard.workspace import Workspace
@@ -110,15 +108,10 @@ def _path_of(request: Request) -> str:
 
 
 def _run_of(request: Request) -> str:
-    """The ``run_id`` path parameter; a model version's storage owner is refused, so that its
-    files can't be changed or deleted behind the registry's back."""
-    run_id = run_id_of(request)
-    if run_id.startswith(STORAGE_OWNER_PREFIX):
-        raise InvalidInput(
-            f"{run_id!r} is not a run: it holds the files of a registered model version, which "
-            f"are read-only. Read them at /api/v1/model-versions/{run_id}/artifacts."
-        )
-    return run_id
+    """The ``run_id`` path parameter. The ids of the index's other owners (model versions,
+    logged models, dataset versions, step outputs) are refused by :func:`validation.run_id`, so
+    their files can't be changed or deleted behind their own checks."""
+    return run_id_of(request)
 
 
 @router.put(

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute
 from shipyard.artifacts.paths import clean_path
 from shipyard.entities import to_json
 from shipyard.errors import InvalidInput, NotFound
+from shipyard.registry import Registry
 from shipyard.server._http_util import json_response, optional_str, query
 from shipyard.server.api.artifacts import file_response
 from shipyard.server.api.schemas import STRING, array, obj, ref
@@ -55,15 +56,13 @@ async def _readable_owner(request: Request, ws: Workspace) -> str:
             "it from the version's storage_owner (GET /api/v1/registered-models/<name>/"
             "versions/<version>)."
         )
-    found = await run_in_threadpool(
-        ws.registry.search_model_versions, f"storage_owner = '{owner}'", 1
-    )
-    if not found.items:
+    version = await run_in_threadpool(Registry(ws).version_owning, owner)
+    if version is None:
         raise NotFound(
             f"No model version keeps its files under {owner!r}: the version was deleted, or the "
             "id is wrong. Look the version up again for its storage_owner."
         )
-    await authorize(request, "read", f"model:{found.items[0].name}")
+    await authorize(request, "read", f"model:{version.name}")
     return owner
 
 

@@ -48,6 +48,7 @@ from shipyard import validation
 from shipyard.artifacts.base import CHUNK_SIZE
 from shipyard.artifacts.paths import clean_path
 from shipyard.errors import InvalidArtifactPath, NotFound
+from shipyard.registry import Registry
 from shipyard.server.auth import Action, authorize
 from shipyard.server.mlflow import _convert
 from shipyard.server.mlflow._wire import Args, Endpoint, json_response
@@ -63,8 +64,6 @@ _LAYOUTS = (
     f"{MODEL_VERSION_ROOT}/<owner>/artifacts/<path> (registered versions)"
 )
 _VERSION_OWNER_RE = re.compile(r"^mv-[A-Za-z0-9_\-]{1,61}$")
-_NOT_RUN_OWNERS = ("mv-", "m-")
-"""Owner prefixes of registered versions and logged models: never a run's folder."""
 
 Kind = Literal["run", "logged-model", "model-version"]
 
@@ -103,13 +102,6 @@ def locate(path: str, *, allow_root: bool) -> Target | None:
     if len(parts) >= 4 and parts[0].isdigit() and parts[1] == "models" and parts[3] == "artifacts":
         target = Target("logged-model", check_model_id(parts[2]), "/".join(parts[4:]), parts[0])
     elif len(parts) >= 3 and parts[0].isdigit() and parts[2] == "artifacts":
-        if parts[1].startswith(_NOT_RUN_OWNERS):
-            # A version's or logged model's files, dressed as a run's: it would skip their checks.
-            raise InvalidArtifactPath(
-                f"artifact path {path!r} names {parts[1]!r} as a run, but it owns a registered "
-                "version's or a logged model's files; use the URI that "
-                "model-versions/get-download-uri or the logged model's artifact_uri gives."
-            )
         target = Target("run", validation.run_id(parts[1]), "/".join(parts[3:]), parts[0])
     elif len(parts) >= 3 and parts[0] == MODEL_VERSION_ROOT and parts[2] == "artifacts":
         if not _VERSION_OWNER_RE.match(parts[1]):
@@ -158,14 +150,14 @@ def _check_upload_target(ws: Workspace, where: Target) -> None:
 
 def _version_resource(ws: Workspace, owner: str) -> str:
     """``model:<name>`` of the version owning files ``owner``; ``NotFound`` if none does."""
-    page = ws.registry.search_model_versions(f"storage_owner = '{owner}'", max_results=1)
-    if not page.items:
+    version = Registry(ws).version_owning(owner)
+    if version is None:
         raise NotFound(
             f"No registered model version owns the files {MODEL_VERSION_ROOT}/{owner}; the "
             "version may have been deleted. Ask model-versions/get-download-uri for a current "
             "URI."
         )
-    return f"model:{page.items[0].name}"
+    return f"model:{version.name}"
 
 
 async def _authorize(request: Request, ws: Workspace, action: Action, where: Target) -> None:

@@ -319,6 +319,10 @@ CASES = [
          ARTIFACTS + "/{exp}/mv-" + "a" * 32 + "/artifacts/x", says="owns a registered version's"),
     Case("logged-model-files-as-run-put", "PUT", ARTIFACTS + "/{exp}/m-" + "a" * 32 + "/artifacts/x",
          content=b"x", says="logged model's files"),
+    Case("dataset-files-as-run-delete", "DELETE",
+         ARTIFACTS + "/{exp}/dv-" + "a" * 32 + "/artifacts/x", says="dataset version's files"),
+    Case("step-files-as-run-get", "GET", ARTIFACTS + "/{exp}/ps-" + "a" * 32 + "/artifacts/x",
+         says="pipeline step's files"),
 ]  # fmt: skip
 
 
