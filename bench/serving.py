@@ -59,6 +59,26 @@ for name in ("lr", "rf"):
     convert_mlflow_model(sys.argv[1] + "/mlflow-" + name, sys.argv[1] + "/shipyard-" + name)
 """
 
+# The same fitted estimators, converted to ONNX (skl2onnx) and saved as Shipyard packages; the
+# script checks that the converted model predicts the same labels on the whole dataset.
+CONVERT_ONNX = """
+import json, sys
+import numpy as np
+import shipyard
+from shipyard.models import to_onnx
+from sklearn.datasets import load_breast_cancer
+X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
+agree = {}
+for name in ("lr", "rf"):
+    native = shipyard.load_model(sys.argv[1] + "/shipyard-" + name)
+    onx = to_onnx(native.unwrap(), X[:5])
+    out = sys.argv[1] + "/shipyard-" + name + "-onnx"
+    shipyard.save_model(onx, out, input_example=X[:2])
+    converted = shipyard.load_model(out)
+    agree[name] = float(np.mean(np.asarray(converted.predict(X)) == np.asarray(native.predict(X))))
+print(json.dumps(agree))
+"""
+
 LOADGEN = """
 import http.client, json, sys, threading, time
 host, port, path, body_file, conc, duration = sys.argv[1:7]
@@ -198,6 +218,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="Shipyard's worker processes")
     parser.add_argument("--batch-rows", type=int, default=1_000_000, help="0 skips batch")
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument(
+        "--no-onnx",
+        dest="onnx",
+        action="store_false",
+        help="skip the rows where Shipyard serves the same estimator converted to ONNX",
+    )
     args = parser.parse_args()
     for py in (SHIPYARD_PY, MLFLOW_PY):
         if not py.exists():
@@ -209,6 +235,12 @@ def main() -> None:
                    capture_output=True)  # fmt: skip
     subprocess.run([str(SHIPYARD_PY), "-W", "ignore", "-c", CONVERT, str(work)], check=True,
                    env={**base, "SHIPYARD_HOME": str(work / "home")})  # fmt: skip
+    agreement: dict[str, float] = {}
+    if args.onnx:
+        out = subprocess.run([str(SHIPYARD_PY), "-W", "ignore", "-c", CONVERT_ONNX, str(work)],
+                             check=True, capture_output=True, text=True,
+                             env={**base, "SHIPYARD_HOME": str(work / "home")})  # fmt: skip
+        agreement = json.loads(out.stdout.strip().splitlines()[-1])
     row = json.loads((work / "row.json").read_text())
     body = work / "body.json"
     body.write_text(
@@ -219,15 +251,13 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     mlflow_workers = sorted({1, args.workers})
     for model in args.models:
-        port = free_port()
-        cmd = [str(shipyard_bin), "--home", str(work / "home"), "serve", str(work / f"shipyard-{model}"),
-               "--port", str(port), "--workers", str(args.workers)]  # fmt: skip
-        results.append(
-            {
-                "model": model,
-                **measure(f"shipyard (workers={args.workers})", cmd, base, port, body, args),
-            }
-        )
+        for suffix in ("", "-onnx") if args.onnx else ("",):
+            port = free_port()
+            cmd = [str(shipyard_bin), "--home", str(work / "home"), "serve",
+                   str(work / f"shipyard-{model}{suffix}"), "--port", str(port),
+                   "--workers", str(args.workers)]  # fmt: skip
+            label = f"shipyard{' onnx' if suffix else ''} (workers={args.workers})"
+            results.append({"model": model, **measure(label, cmd, base, port, body, args)})
         for w in mlflow_workers:
             port = free_port()
             cmd = [str(mlflow_bin), "models", "serve", "-m", str(work / f"mlflow-{model}"),
@@ -243,29 +273,30 @@ def main() -> None:
                              env={**base, "SHIPYARD_HOME": str(work / "home")})  # fmt: skip
         batch = json.loads(out.stdout.strip().splitlines()[-1])
     print_table(results, batch, args)
+    for model, share in agreement.items():
+        print(f"{model}: the ONNX conversion predicts the same label on {share:.1%} of the rows")
     if args.json:
-        args.json.write_text(json.dumps({"serving": results, "batch": batch}, indent=2))
+        args.json.write_text(
+            json.dumps({"serving": results, "batch": batch, "onnx_agreement": agreement}, indent=2)
+        )
 
 
 def print_table(
     results: list[dict[str, Any]], batch: dict[str, Any] | None, args: argparse.Namespace
 ) -> None:
-    head = f"{'model':5} {'server':24} {'ready s':>8} {'RSS MB':>8}"
+    head = f"{'model':5} {'server':29} {'ready s':>8} {'RSS MB':>8}"
     for c in args.concurrency:
         head += f" {'c' + str(c) + ' req/s':>11} {'p50 ms':>8} {'p99 ms':>8}"
     print(head)
     for r in results:
-        line = f"{r['model']:5} {r['server']:24} {r['ready_s']:8.2f} {r['rss_mb']:8.1f}"
+        line = f"{r['model']:5} {r['server']:29} {r['ready_s']:8.2f} {r['rss_mb']:8.1f}"
         for c in args.concurrency:
             m = r[f"c{c}"]
             line += f" {m['rps']:11.1f} {m['p50_ms'] or 0:8.2f} {m['p99_ms'] or 0:8.2f}"
             if m["errors"]:
                 line += f" ({m['errors']} errors)"
         print(line)
-    for model in args.models:
-        ours = next(
-            r for r in results if r["model"] == model and r["server"].startswith("shipyard")
-        )
+    for model, ours in ((r["model"], r) for r in results if r["server"].startswith("shipyard")):
         theirs = next(
             r for r in results if r["model"] == model and r["server"] == "mlflow (workers=1)"
         )
@@ -276,7 +307,7 @@ def print_table(
             parts.append(
                 f"c{c} p50 {ours[f'c{c}']['p50_ms'] / theirs[f'c{c}']['p50_ms']:.3f} of MLflow's"
             )
-        print(f"{model}: " + ", ".join(parts))
+        print(f"{model} {ours['server']}: " + ", ".join(parts))
     if batch:
         print(f"batch: {batch['rows']} rows, batch_predict {batch['batch_predict_s']:.2f}s vs "
               f"predict on the whole table {batch['predict_whole_s']:.2f}s "
