@@ -56,10 +56,10 @@ class DurationType(click.ParamType):
 @json_option
 @pass_state
 def gc(state: CliState, older_than: float, dry_run: bool, as_json: bool) -> None:
-    """Purge deleted experiments and runs, free unused bytes.
+    """Purge deleted experiments, runs and logged models, free unused bytes.
 
     Experiments and runs deleted with `shipyard experiments delete` / `shipyard runs delete`
-    are purged once they have been deleted for longer than --older-than; then artifact bytes
+    (and MLflow logged models deleted through the MLflow API) are purged once they have been deleted for longer than --older-than; then artifact bytes
     that no run references any more are deleted. Bytes written in the last
     SHIPYARD_GC_GRACE_SECONDS (default one hour) are kept, so uploads in progress are safe.
     """
@@ -82,6 +82,7 @@ def gc(state: CliState, older_than: float, dry_run: bool, as_json: bool) -> None
             older_than_ms=older_than_ms,
             grace_seconds=ws.settings.gc_grace_seconds,
             dry_run=dry_run,
+            logged_models=ws.logged_model_store,
         )
     if as_json:
         emit_json(
@@ -94,13 +95,14 @@ def gc(state: CliState, older_than: float, dry_run: bool, as_json: bool) -> None
         return
     age = f"more than {human_duration(older_than)} ago" if older_than > 0 else "at any time"
     purged = (
-        f"{_count(report.experiments_purged, 'experiment')} and "
-        f"{_count(report.runs_purged, 'run')} deleted {age}"
+        f"{_count(report.experiments_purged, 'experiment')}, "
+        f"{_count(report.runs_purged, 'run')} and "
+        f"{_count(report.logged_models_purged, 'logged model')} deleted {age}"
     )
     if dry_run:
         more = (
             ", plus the artifact bytes only they use"
-            if report.experiments_purged or (report.runs_purged)
+            if report.experiments_purged or report.runs_purged or report.logged_models_purged
             else ""
         )
         click.echo(

@@ -122,6 +122,17 @@ class LoggedModelStore(ABC):
         """Mark the model deleted (see the module docstring)."""
 
     @abstractmethod
+    def deleted_logged_model_ids(self, older_than: int | None = None) -> list[str]:
+        """Ids of deleted models of active experiments (deleted before ``older_than``, epoch
+        ms, when given), for garbage collection."""
+
+    @abstractmethod
+    def purge_logged_model(self, model_id: str) -> set[str]:
+        """Remove a deleted model for good: its rows, run links and artifact index entries.
+        Returns the content digests its files used (the caller releases the bytes nothing else
+        references). ``InvalidState`` if the model is not deleted, ``NotFound`` if unknown."""
+
+    @abstractmethod
     def set_logged_model_tags(self, model_id: str, tags: Mapping[str, str]) -> None:
         """Set (or overwrite) tags, all in one transaction."""
 

@@ -27,7 +27,7 @@ from shipyard.entities import (
     Page,
     RunModels,
 )
-from shipyard.store import _names, filters
+from shipyard.store import _names, _sql_artifacts, filters
 from shipyard.store import _sql_logged_model_search as search_sql
 from shipyard.store._sql_common import chunks, metric_value, now_ms, upsert
 from shipyard.store.db import Database
@@ -271,6 +271,33 @@ class SqlLoggedModelStore(LoggedModelStore):
             )
 
         self._db.write(tx)
+
+    def deleted_logged_model_ids(self, older_than: int | None = None) -> list[str]:
+        query = (
+            sa.select(_l.model_id)
+            .join_from(logged_models, experiments, experiments.c.experiment_id == _l.experiment_id)
+            .where(_l.lifecycle_stage == DELETED, experiments.c.lifecycle_stage == ACTIVE)
+        )
+        if older_than is not None:
+            query = query.where(sa.func.coalesce(_l.deleted_time, 0) < older_than)
+        return self._db.read(lambda c: list(c.scalars(query.order_by(_l.model_id))))
+
+    def purge_logged_model(self, model_id: str) -> set[str]:
+        mid = check_model_id(model_id)
+
+        def tx(conn: Connection) -> set[str]:
+            row = self._row(conn, mid, allow_deleted=True)
+            if row.lifecycle_stage != DELETED:
+                raise errors.InvalidState(
+                    f"Logged model {mid} is not deleted, so it can't be purged. Delete it first."
+                )
+            digests = _sql_artifacts.delete_owners(conn, [mid])
+            for table in (run_logged_models, logged_model_tags, logged_model_params):
+                conn.execute(sa.delete(table).where(table.c.model_id == mid))
+            conn.execute(sa.delete(logged_models).where(_l.model_id == mid))
+            return digests
+
+        return self._db.write(tx)
 
     # ------------------------------------------------------------------ tags and params
 

@@ -1,7 +1,8 @@
 """Garbage collection: make soft deletes permanent and give back the bytes nothing uses.
 
-Deleting an experiment or a run only marks it deleted (it can be restored). :func:`collect_garbage`
-purges what was marked, frees the artifact bytes no other run references, then sweeps the byte
+Deleting an experiment, a run or an MLflow logged model only marks it deleted (it can be
+restored). :func:`collect_garbage` purges what was marked, frees the artifact bytes nothing else
+references (another run, a model version, a dataset version), then sweeps the byte
 store for orphans: blobs that no index entry references, left by an interrupted upload or a failed
 delete, and the spool files of uploads whose process was killed. Nothing younger than the grace
 period is swept, so an upload in progress (its blob stored, its index entry not yet written)
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from shipyard.artifacts.cas import ContentAddressedRepository, Freed
 from shipyard.store.base import TrackingStore
+from shipyard.store.logged_models import LoggedModelStore
 
 _SWEEP_BATCH = 500
 
@@ -30,6 +32,7 @@ class GcReport:
 
     experiments_purged: int = 0
     runs_purged: int = 0
+    logged_models_purged: int = 0
     blobs_deleted: int = 0
     bytes_freed: int = 0
     stale_uploads_removed: int = 0
@@ -44,8 +47,10 @@ def collect_garbage(
     older_than_ms: int | None,
     grace_seconds: int,
     dry_run: bool = False,
+    logged_models: LoggedModelStore | None = None,
 ) -> GcReport:
-    """Purge soft-deleted experiments and runs, free their bytes, and sweep orphaned blobs.
+    """Purge soft-deleted experiments, runs and (given ``logged_models``) MLflow logged models,
+    free their bytes, and sweep orphaned blobs.
 
     ``older_than_ms`` is a moment (milliseconds since the epoch): only what was deleted before it
     is purged; ``None`` purges everything deleted. ``grace_seconds`` protects blobs written that
@@ -61,11 +66,16 @@ def collect_garbage(
     for run_id in run_ids:
         if not dry_run:
             freed += artifacts.release(store.purge_run(run_id))
+    model_ids = logged_models.deleted_logged_model_ids(older_than_ms) if logged_models else []
+    for model_id in model_ids:
+        if not dry_run and logged_models is not None:
+            freed += artifacts.release(logged_models.purge_logged_model(model_id))
     freed += sweep_orphans(store, artifacts, grace_seconds=grace_seconds, dry_run=dry_run)
     stale = 0 if dry_run else artifacts.remove_stale_uploads(grace_seconds)
     return GcReport(
         experiments_purged=len(experiment_ids),
         runs_purged=len(run_ids),
+        logged_models_purged=len(model_ids),
         blobs_deleted=freed.blobs_deleted,
         bytes_freed=freed.bytes_freed,
         stale_uploads_removed=stale,

@@ -13,7 +13,7 @@ from tests.cli.conftest import Seeded, Shipyard
 
 def test_nothing_to_collect(shipyard: Shipyard, seeded: Seeded) -> None:
     out = shipyard("gc", "--older-than", "0").stdout
-    assert out.startswith("Purged 0 experiments and 0 runs deleted at any time")
+    assert out.startswith("Purged 0 experiments, 0 runs and 0 logged models deleted at any time")
 
 
 def test_recent_deletions_are_kept_by_default(
@@ -37,12 +37,12 @@ def test_dry_run_then_collect(
     assert (dry["experiments_purged"], dry["runs_purged"]) == (1, 1)
     assert open_workspace().store.get_run(seeded.run_a)
     assert (
-        "Dry run: would purge 1 experiment and 1 run"
+        "Dry run: would purge 1 experiment, 1 run and 0 logged models"
         in shipyard("gc", "--older-than", "0", "--dry-run").stdout
     )
 
     out = shipyard("gc", "--older-than", "0").stdout
-    assert out.startswith("Purged 1 experiment and 1 run deleted at any time")
+    assert out.startswith("Purged 1 experiment, 1 run and 0 logged models deleted at any time")
     store = open_workspace().store
     with pytest.raises(NotFound):
         store.get_run(seeded.run_a)

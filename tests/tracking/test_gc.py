@@ -276,3 +276,42 @@ def test_spool_files_of_killed_uploads_are_removed_after_the_grace_period(
     assert not killed.exists()
     assert in_progress.exists()
     assert someone_elses.exists()
+
+
+def test_purges_deleted_logged_models_and_frees_their_own_bytes(
+    store: SqlTrackingStore, repo: ContentAddressedRepository
+) -> None:
+    from shipyard.errors import InvalidState
+    from shipyard.store.sql_logged_models import SqlLoggedModelStore
+
+    models = SqlLoggedModelStore(store.database)
+    exp = store.create_experiment("gc-models")
+    run = new_run(store, exp)
+    doomed = models.create_logged_model(exp, name="doomed", source_run_id=run)
+    kept = models.create_logged_model(exp, name="kept")
+    models.set_logged_model_tags(doomed.model_id, {"k": "v"})
+    models.log_run_models(run, outputs=[(doomed.model_id, 0)])
+    own = put(repo, doomed.model_id, "model.pkl", b"only the doomed model has this")
+    shared = put(repo, kept.model_id, "model.pkl", b"both have this")
+    put(repo, doomed.model_id, "copy.pkl", b"both have this")
+    with pytest.raises(InvalidState, match="not deleted"):
+        models.purge_logged_model(doomed.model_id)
+    models.delete_logged_model(doomed.model_id)
+
+    dry = collect_garbage(
+        store, repo, older_than_ms=None, grace_seconds=HOUR, dry_run=True, logged_models=models
+    )
+    assert (dry.logged_models_purged, dry.bytes_freed) == (1, 0)
+    assert own in stored(repo)
+
+    report = collect_garbage(
+        store, repo, older_than_ms=None, grace_seconds=HOUR, logged_models=models
+    )
+
+    assert report == GcReport(logged_models_purged=1, blobs_deleted=1, bytes_freed=30)
+    assert stored(repo) == {shared}
+    with pytest.raises(NotFound):
+        models.get_logged_model(doomed.model_id, allow_deleted=True)
+    assert models.run_models([run]) == {}
+    assert models.get_logged_model(kept.model_id).name == "kept"
+    assert models.deleted_logged_model_ids() == []
