@@ -35,9 +35,11 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
         RunStatus,
         ViewType,
     )
+    from shipyard.deploy import DeploymentPolicy, Deployments
     from shipyard.errors import (
         AlreadyExists,
         Conflict,
+        GateFailed,
         InvalidArtifactPath,
         InvalidFilter,
         InvalidInput,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
         StepTimeout,
         StoreUnavailable,
     )
+    from shipyard.features import FeatureStore, get_online_features, get_training_set
     from shipyard.models import (
         ColSpec,
         Flavor,
@@ -66,10 +69,11 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
         register_flavor,
         save_model,
     )
+    from shipyard.monitoring import DriftReport, read_predictions, register_drift_test
     from shipyard.pipelines import pipeline, step
     from shipyard.registry import Registry
     from shipyard.registry.card import render_model_card
-    from shipyard.serving import DeploymentSpec, batch_predict, read_predictions
+    from shipyard.serving import DeploymentSpec, batch_predict
     from shipyard.tracking.client import Client
     from shipyard.tracking.fluent import (
         ActiveRun,
@@ -125,6 +129,7 @@ _EXPORTS: dict[str, str] = {
     # errors
     "AlreadyExists": "shipyard.errors",
     "Conflict": "shipyard.errors",
+    "GateFailed": "shipyard.errors",
     "InvalidArtifactPath": "shipyard.errors",
     "InvalidFilter": "shipyard.errors",
     "InvalidInput": "shipyard.errors",
@@ -154,6 +159,13 @@ _EXPORTS: dict[str, str] = {
     # datasets
     "Datasets": "shipyard.data",
     "datasets": "shipyard.data",
+    # feature store
+    "FeatureStore": "shipyard.features",
+    "get_online_features": "shipyard.features",
+    "get_training_set": "shipyard.features",
+    # continuous deployment
+    "DeploymentPolicy": "shipyard.deploy",
+    "Deployments": "shipyard.deploy",
     # pipelines
     "pipeline": "shipyard.pipelines",
     "step": "shipyard.pipelines",
@@ -163,7 +175,10 @@ _EXPORTS: dict[str, str] = {
     # serving
     "DeploymentSpec": "shipyard.serving",
     "batch_predict": "shipyard.serving",
-    "read_predictions": "shipyard.serving",
+    "read_predictions": "shipyard.monitoring",
+    # monitoring
+    "DriftReport": "shipyard.monitoring",
+    "register_drift_test": "shipyard.monitoring",
     # tracking
     "Client": "shipyard.tracking.client",
     "ActiveRun": "shipyard.tracking.fluent",

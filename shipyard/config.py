@@ -22,6 +22,24 @@ Variables:
     Connections kept per process for PostgreSQL (default 5).
 ``SHIPYARD_METRIC_FLUSH_INTERVAL`` / ``SHIPYARD_METRIC_FLUSH_SIZE``
     How often (seconds, default 1.0) and at what size (default 1000) buffered metrics are written.
+``SHIPYARD_AUTH``
+    Server authentication: ``auto`` (default: off on 127.0.0.1/::1, required on any other
+    address), ``on`` or ``off`` (off on another address starts with a warning; see
+    ``docs/security.md``).
+``SHIPYARD_AUTH_TRUSTED_HEADER`` / ``SHIPYARD_AUTH_TRUSTED_PROXIES``
+    The header an OIDC reverse proxy puts the signed-in user in (e.g. ``X-Forwarded-User``), and
+    the comma-separated addresses/networks of the proxies allowed to send it.
+``SHIPYARD_PROTECTED_ALIASES``
+    Aliases whose moves need the ``deployer`` role (default ``production,prod,champion``).
+``SHIPYARD_MAX_REQUEST_BYTES`` / ``SHIPYARD_RATE_LIMIT``
+    The largest request body the server accepts (bytes, default 0: no limit beyond each
+    endpoint's own), and requests per minute per client address (default 0: no limit).
+``SHIPYARD_AUTH_PUBLIC_PREDICTIONS``
+    Whether a model server with auth on still answers ``/invocations``, ``/predict`` and the V2
+    inference routes without credentials (default ``1``).
+``SHIPYARD_ONLINE_STORE``
+    The feature store's online store: ``sqlite:///path`` (default
+    ``<home>/features/online.db``) or ``redis://host:port/db``.
 """
 
 from __future__ import annotations
@@ -48,6 +66,14 @@ class Settings:
     metric_flush_interval: float = 1.0
     metric_flush_size: int = 1000
     gc_grace_seconds: int = 3600
+    auth: str = "auto"
+    auth_trusted_header: str | None = None
+    auth_trusted_proxies: str = ""
+    protected_aliases: str = "production,prod,champion"
+    max_request_bytes: int = 0
+    rate_limit_per_minute: int = 0
+    auth_public_predictions: bool = True
+    online_store_uri: str | None = None
 
     @property
     def is_remote(self) -> bool:
@@ -86,6 +112,14 @@ class Settings:
             metric_flush_interval=_float(env, "SHIPYARD_METRIC_FLUSH_INTERVAL", 1.0),
             metric_flush_size=_int(env, "SHIPYARD_METRIC_FLUSH_SIZE", 1000),
             gc_grace_seconds=_int(env, "SHIPYARD_GC_GRACE_SECONDS", 3600),
+            auth=_choice(env, "SHIPYARD_AUTH", ("auto", "on", "off"), "auto"),
+            auth_trusted_header=env.get("SHIPYARD_AUTH_TRUSTED_HEADER") or None,
+            auth_trusted_proxies=env.get("SHIPYARD_AUTH_TRUSTED_PROXIES", ""),
+            protected_aliases=env.get("SHIPYARD_PROTECTED_ALIASES", "production,prod,champion"),
+            max_request_bytes=_int(env, "SHIPYARD_MAX_REQUEST_BYTES", 0),
+            rate_limit_per_minute=_int(env, "SHIPYARD_RATE_LIMIT", 0),
+            auth_public_predictions=_bool(env, "SHIPYARD_AUTH_PUBLIC_PREDICTIONS", True),
+            online_store_uri=env.get("SHIPYARD_ONLINE_STORE") or None,
         )
         return settings
 
@@ -124,3 +158,29 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise InvalidInput(f"{name}={raw!r} is not a number; set it to e.g. 1.5.") from None
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in choices:
+        raise InvalidInput(f"{name}={raw!r} is not one of: {', '.join(choices)}.")
+    return raw
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput(f"{name}={raw!r} is not a yes/no value; set it to 1 or 0.")
+
+
+def admin_bootstrap(env: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """The admin user name and password the server bootstraps from ``SHIPYARD_ADMIN_USERNAME``
+    (default ``admin``) and ``SHIPYARD_ADMIN_PASSWORD`` (kept out of :class:`Settings`, which
+    is passed to worker processes in the environment and may be logged)."""
+    env = os.environ if env is None else env
+    return env.get("SHIPYARD_ADMIN_USERNAME") or "admin", env.get("SHIPYARD_ADMIN_PASSWORD") or None

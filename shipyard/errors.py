@@ -17,10 +17,12 @@ HTTP status, kept in :data:`ERROR_CLASSES`. The server turns an error into one J
     ├── NotFound                   RESOURCE_DOES_NOT_EXIST   404
     │   └── EndpointNotFound       ENDPOINT_NOT_FOUND        404
     ├── MethodNotAllowed           METHOD_NOT_ALLOWED        405
+    ├── RateLimited                REQUEST_LIMIT_EXCEEDED    429
     ├── AlreadyExists              RESOURCE_ALREADY_EXISTS   409
     ├── Conflict                   RESOURCE_CONFLICT         409
     │   └── InvalidState           INVALID_STATE             409
-    │       └── ApprovalRequired   APPROVAL_REQUIRED         409
+    │       ├── ApprovalRequired   APPROVAL_REQUIRED         409
+    │       └── GateFailed         GATE_FAILED               409
     ├── DataValidationFailed       DATA_VALIDATION_FAILED    422
     ├── MigrationRequired          MIGRATION_REQUIRED        503
     ├── ModelNotReady              MODEL_NOT_READY           503
@@ -146,6 +148,14 @@ class MethodNotAllowed(ShipyardError):
     mlflow_code = "BAD_REQUEST"
 
 
+class RateLimited(ShipyardError):
+    """Too many requests from one client in a short time; retry after the given delay."""
+
+    code = "REQUEST_LIMIT_EXCEEDED"
+    http_status = 429
+    mlflow_code = "REQUEST_LIMIT_EXCEEDED"
+
+
 class AlreadyExists(ShipyardError):
     """A resource with this name or key already exists."""
 
@@ -173,6 +183,14 @@ class ApprovalRequired(InvalidState):
     requires; ``details`` holds ``required``, ``approvals`` and ``approvers``."""
 
     code = "APPROVAL_REQUIRED"
+
+
+class GateFailed(InvalidState):
+    """A model version failed a deployment gate, so it can't enter the environment (or be
+    promoted); the message names each failed gate with its measured value and threshold, and
+    ``details`` holds the whole gate report."""
+
+    code = "GATE_FAILED"
 
 
 class DataValidationFailed(ShipyardError):
@@ -249,10 +267,12 @@ ERROR_CLASSES: dict[str, type[ShipyardError]] = {
         NotFound,
         EndpointNotFound,
         MethodNotAllowed,
+        RateLimited,
         AlreadyExists,
         Conflict,
         InvalidState,
         ApprovalRequired,
+        GateFailed,
         DataValidationFailed,
         MigrationRequired,
         ModelNotReady,

@@ -270,3 +270,29 @@ def artifact_path(value: object, *, allow_root: bool = False) -> str:
             "empty segments, backslashes or NUL characters."
         )
     return path
+
+
+def spec_file(path: object, what: str = "spec") -> object:
+    """The parsed contents of a ``.json``, ``.yaml`` or ``.yml`` file (a deployment spec, say);
+    ``InvalidInput`` naming the file when it can't be read or parsed."""
+    import json
+    from pathlib import Path
+
+    file = Path(str(path))
+    try:
+        content = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"Cannot read the {what} {file}: {exc.strerror}; check the path."
+        ) from None
+    if file.suffix.lower() == ".json":
+        try:
+            return json.loads(content)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{file} is not valid JSON: {exc}.") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{file} is not valid YAML: {exc}.") from None

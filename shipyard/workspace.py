@@ -20,9 +20,13 @@ from shipyard.config import Settings
 from shipyard.errors import ShipyardError
 from shipyard.store.base import TrackingStore
 from shipyard.store.datasets import DatasetStore
+from shipyard.store.deployments import DeploymentStore
+from shipyard.store.features import FeatureMetadataStore
 from shipyard.store.logged_models import LoggedModelStore
+from shipyard.store.monitoring import MonitorStore
 from shipyard.store.pipelines import PipelineStore
 from shipyard.store.registry import RegistryStore
+from shipyard.store.security import SecurityStore
 
 
 @dataclass
@@ -37,7 +41,63 @@ class Workspace:
     dataset_store: DatasetStore | None = None
     """Registered datasets' store (SQL workspaces only; see :attr:`datasets`)."""
     pipeline_store: PipelineStore | None = None
+    monitor_store: MonitorStore | None = None
+    """Monitors, results, alert rules and alerts (SQL workspaces only; see :attr:`monitors`)."""
+    security_store: SecurityStore | None = None
+    """Users, tokens, grants and the audit log (SQL workspaces only; see :attr:`security`)."""
     """Pipeline runs, schedules and events (SQL workspaces only; see :attr:`pipelines`)."""
+    feature_store: FeatureMetadataStore | None = None
+    """Feature definitions, materializations and training-set lineage (SQL workspaces only;
+    see :attr:`features`)."""
+
+    @property
+    def features(self) -> FeatureMetadataStore:
+        """The feature store's metadata (the services use :mod:`shipyard.features` over it)."""
+        if self.feature_store is None:
+            raise ShipyardError(
+                "This workspace has no feature metadata store: feature definitions live in a "
+                "database. Open the workspace with a sqlite:/// or postgresql:// tracking URI; "
+                "through a server, only online reads (get_online_features) are available."
+            )
+        return self.feature_store
+
+    deployment_store: DeploymentStore | None = None
+    """Deployments and the controller's decisions (SQL workspaces only; see :attr:`deployments`)."""
+
+    @property
+    def deployments(self) -> DeploymentStore:
+        """The continuous-deployment store (the services use :mod:`shipyard.deploy` over it)."""
+        if self.deployment_store is None:
+            raise ShipyardError(
+                "This workspace has no deployment store: deployments are driven against a "
+                "database, not through a Shipyard server. Open the workspace with a sqlite:/// "
+                "or postgresql:// tracking URI (the server's), or use the server's "
+                "/api/v1/deployments routes."
+            )
+        return self.deployment_store
+
+    @property
+    def security(self) -> SecurityStore:
+        """The security store (the services use :class:`shipyard.security.Security` over it)."""
+        if self.security_store is None:
+            raise ShipyardError(
+                "This workspace has no security store: users, tokens and grants live in the "
+                "server's database. Run `shipyard auth ...` on the server's host with its "
+                "sqlite:/// or postgresql:// tracking URI."
+            )
+        return self.security_store
+
+    @property
+    def monitors(self) -> MonitorStore:
+        """The monitoring store (the services use :mod:`shipyard.monitoring` over it)."""
+        if self.monitor_store is None:
+            raise ShipyardError(
+                "This workspace has no monitoring store: monitors run against a database, not "
+                "through a Shipyard server (the server has no monitoring API). Open the "
+                "workspace with a sqlite:/// or postgresql:// tracking URI, or run "
+                "`shipyard monitor` on the server's machine."
+            )
+        return self.monitor_store
 
     @property
     def pipelines(self) -> PipelineStore:
@@ -114,8 +174,12 @@ class Workspace:
             raise
         artifacts = ContentAddressedRepository(store, blobs, settings.tmp_dir)
         from shipyard.store.sql_datasets import SqlDatasetStore
+        from shipyard.store.sql_deployments import SqlDeploymentStore
+        from shipyard.store.sql_features import SqlFeatureStore
         from shipyard.store.sql_logged_models import SqlLoggedModelStore
+        from shipyard.store.sql_monitoring import SqlMonitorStore
         from shipyard.store.sql_pipelines import SqlPipelineStore
+        from shipyard.store.sql_security import SqlSecurityStore
 
         return cls(
             settings,
@@ -125,6 +189,10 @@ class Workspace:
             logged_model_store=SqlLoggedModelStore(store.database),
             dataset_store=SqlDatasetStore(store.database),
             pipeline_store=SqlPipelineStore(store.database),
+            monitor_store=SqlMonitorStore(store.database),
+            security_store=SqlSecurityStore(store.database),
+            feature_store=SqlFeatureStore(store.database),
+            deployment_store=SqlDeploymentStore(store.database),
         )
 
     def close(self) -> None:
@@ -137,6 +205,14 @@ class Workspace:
             self.dataset_store.close()
         if self.pipeline_store is not None:
             self.pipeline_store.close()
+        if self.monitor_store is not None:
+            self.monitor_store.close()
+        if self.security_store is not None:
+            self.security_store.close()
+        if self.feature_store is not None:
+            self.feature_store.close()
+        if self.deployment_store is not None:
+            self.deployment_store.close()
         self.store.close()
 
     def __enter__(self) -> Workspace:

@@ -25,13 +25,19 @@ import click
 from shipyard._version import __version__
 from shipyard.cli._context import CliState
 from shipyard.cli.artifacts import artifacts
+from shipyard.cli.auth import auth
+from shipyard.cli.backup import backup, restore
 from shipyard.cli.data import data
 from shipyard.cli.db import db
+from shipyard.cli.deploy import controller, deploy, gates
 from shipyard.cli.experiments import experiments
+from shipyard.cli.features import features
 from shipyard.cli.gc import gc
 from shipyard.cli.lineage import lineage
 from shipyard.cli.models import models
+from shipyard.cli.monitor import monitor
 from shipyard.cli.pipelines import pipelines, scheduler
+from shipyard.cli.quickstart import quickstart
 from shipyard.cli.runs import runs
 from shipyard.cli.serve import predict, serve
 from shipyard.cli.server import server
@@ -124,14 +130,23 @@ cli.add_command(runs)
 cli.add_command(artifacts)
 cli.add_command(models)
 cli.add_command(data)
+cli.add_command(features)
 cli.add_command(lineage)
 cli.add_command(db)
 cli.add_command(gc)
 cli.add_command(server)
+cli.add_command(auth)
+cli.add_command(backup)
+cli.add_command(restore)
 cli.add_command(pipelines)
+cli.add_command(monitor)
 cli.add_command(scheduler)
 cli.add_command(serve)
 cli.add_command(predict)
+cli.add_command(quickstart)
+cli.add_command(deploy)
+cli.add_command(gates)
+cli.add_command(controller)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,7 +23,8 @@ from shipyard.errors import InvalidInput, missing_extra
     "deployment_file",
     type=click.Path(dir_okay=False),
     help="A deployment spec (YAML or JSON: arms with weights, shadow arms, sticky header) "
-    "instead of MODEL_URI.",
+    "instead of MODEL_URI; or the NAME of a controller-managed deployment (`shipyard deploy "
+    "apply`), whose traffic weights the server then follows without restarts.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -106,12 +107,16 @@ def serve(
 
     if (model_uri is None) == (deployment_file is None):
         raise click.UsageError("Give either MODEL_URI or --deployment FILE (one of them).")
-    if deployment_file is not None:
+    managed = None
+    spec: DeploymentSpec | None = None
+    if deployment_file is not None and _is_deployment_name(state, deployment_file):
+        managed = deployment_file  # the runner reads its traffic (serving.managed)
+    elif deployment_file is not None:
         spec = DeploymentSpec.from_file(deployment_file)
     else:
         assert model_uri is not None
         spec = DeploymentSpec.single(model_uri)
-    if poll_interval is not None:
+    if poll_interval is not None and spec is not None:
         spec = replace(spec, poll_interval_s=poll_interval)
     if not is_loopback(host):
         click.secho(
@@ -139,7 +144,19 @@ def serve(
         max_wait_ms=max_batch_wait_ms,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         log_predictions=not no_log,
+        managed=managed,
+        managed_poll_interval_s=poll_interval,
     )
+
+
+def _is_deployment_name(state: CliState, value: str) -> bool:
+    """Whether ``--deployment`` names a controller-managed deployment (not a spec file)."""
+    from pathlib import Path
+
+    if Path(value).exists() or value.endswith((".yaml", ".yml", ".json")):
+        return False
+    store = state.workspace.deployment_store
+    return store is not None and store.find(value) is not None
 
 
 @click.command()

@@ -6,12 +6,13 @@ command, so the rest of the CLI never loads the web stack.
 
 from __future__ import annotations
 
-import ipaddress
-
 import click
 
 from shipyard.cli._context import CliState, pass_state
 from shipyard.errors import missing_extra
+from shipyard.security.bootstrap import insecure_warning, is_loopback, resolve_auth
+
+__all__ = ["is_loopback", "server"]
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -50,6 +51,13 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
     is_flag=True,
     help="Don't fire pipeline schedules and triggers here (run `shipyard scheduler` elsewhere).",
 )
+@click.option(
+    "--auth",
+    type=click.Choice(["auto", "on", "off"]),
+    default=None,
+    help="Require credentials: auto (default, SHIPYARD_AUTH) is off on 127.0.0.1 and on "
+    "anywhere else; off on another address prints a warning.",
+)
 @pass_state
 def server(
     state: CliState,
@@ -59,27 +67,27 @@ def server(
     log_level: str,
     access_log: bool,
     no_scheduler: bool,
+    auth: str | None,
 ) -> None:
     """Serve this workspace over HTTP for a team to share.
 
-    Point the SDK or the mlflow client at it with SHIPYARD_TRACKING_URI=http://HOST:PORT.
-    Stop it with Ctrl-C.
+    Point the SDK or the mlflow client at it with SHIPYARD_TRACKING_URI=http://HOST:PORT
+    (with auth on, also SHIPYARD_HTTP_TOKEN / MLFLOW_TRACKING_TOKEN). The first start with auth
+    on creates the admin user: its password comes from SHIPYARD_ADMIN_PASSWORD, or a one-time
+    token is printed. Stop it with Ctrl-C.
     """
     settings = state.settings
+    if auth is not None:
+        settings = settings.with_(auth=auth)
     if settings.is_remote:
         raise click.UsageError(
             f"The tracking URI {settings.tracking_uri} is itself a server; a server needs a "
             "database. Use --home, or --tracking-uri sqlite:///... or postgresql://..."
         )
-    if not is_loopback(host):
-        click.secho(
-            f"Warning: listening on {host} makes this server reachable from other machines, "
-            "and authentication is not enabled yet: anyone who can reach port "
-            f"{port} can read and change everything. Use --host 127.0.0.1 unless the network "
-            "is trusted.",
-            err=True,
-            fg="yellow",
-        )
+    settings = resolve_auth(settings, host)
+    warning = insecure_warning(settings, host, port)
+    if warning:
+        click.secho(warning, err=True, fg="yellow")
     try:
         import shipyard.server.runner as runner
     except ImportError as exc:
@@ -95,14 +103,5 @@ def server(
         log_level.lower(),
         access_log=access_log,
         scheduler=not no_scheduler,
+        warn_insecure=False,
     )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

@@ -68,6 +68,7 @@ def log_model(
     metadata: Mapping[str, Any] | None = None,
     extra_requirements: Iterable[str] = (),
     client: Client | None = None,
+    feature_service: str | None = None,
 ) -> ModelInfo:
     """Save ``model`` as a package and log it as artifacts ``<name>/`` of a run.
 
@@ -76,8 +77,17 @@ def log_model(
     manifest records the run id, the run's latest metrics and the datasets it used. With
     ``registered_model_name``, the package is also registered as a new version of that model.
     Returns a :class:`ModelInfo` whose ``model_uri`` is ``runs:/<run_id>/<name>``.
+
+    ``feature_service`` names the feature service (:mod:`shipyard.features`) the model's inputs
+    come from; it is recorded in the manifest (``metadata.feature_service``), and a model server
+    then answers requests that carry only entity keys by fetching the features itself.
     """
     from shipyard.tracking import fluent
+
+    if feature_service is not None:
+        if not isinstance(feature_service, str) or not feature_service:
+            raise InvalidInput("feature_service must be the name of a feature service.")
+        metadata = {**dict(metadata or {}), "feature_service": feature_service}
 
     path = clean_path(name)
     own_run = False

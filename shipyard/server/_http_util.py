@@ -17,14 +17,18 @@ and are refused with a message that says how to send them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.errors import InvalidInput, PayloadTooLarge
+from shipyard.store.db import Database, WouldBlock
+
+T = TypeVar("T")
 
 DEFAULT_MAX_JSON_BYTES = 32 * 1024 * 1024
 """Largest JSON body accepted by default (dataset profiles may be up to 16 MB each)."""
@@ -52,6 +56,35 @@ def finite_or_str(value: float) -> float | str:
     if math.isfinite(value):
         return value
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+# ------------------------------------------------------------------------------------ store calls
+
+
+def can_write_inline(store: object) -> bool:
+    """Whether ``store`` (a workspace's tracking store) sits on a SQLite file, where
+    :func:`run_short_write` may run a call on the event loop."""
+    database = getattr(store, "database", None)
+    return isinstance(database, Database) and database.supports_no_wait
+
+
+async def run_short_write(inline: bool, fn: Callable[[], T]) -> T:
+    """Run ``fn`` (one atomic store write of about a millisecond) with ``inline`` (see
+    :func:`can_write_inline`) on the event loop, else in a worker thread.
+
+    Inline, the write runs inside :meth:`Database.no_wait`: a lock held by another writer
+    raises :class:`WouldBlock` before anything is written, instead of stalling the loop, and
+    ``fn`` then runs again in a worker thread, where it waits as usual. The thread hop (two
+    thread switches) costs more than such a write, and far more on a busy machine. ``fn`` must
+    make at most one store write (reads before it may run twice), so that running it again
+    repeats nothing."""
+    if inline:
+        try:
+            with Database.no_wait():
+                return fn()
+        except WouldBlock:
+            pass
+    return await run_in_threadpool(fn)
 
 
 # ------------------------------------------------------------------------------------ bodies

@@ -7,10 +7,12 @@ use :func:`create_app_from_env`, which reads the server's settings once from the
 
 Request path, outermost first::
 
+    SecurityHeaders nosniff everywhere; CSP and friends on HTML (shipyard.server.protection)
     ErrorBoundary   unexpected exceptions -> logged, JSON 500 INTERNAL_ERROR (no traceback)
-    AuthMiddleware  request.state.principal (shipyard.server.auth)
+    Limits          body size and request rate (Settings.max_request_bytes, rate_limit_per_minute)
+    AuthMiddleware  request.state.principal; the UI gate (shipyard.server.auth)
     ExceptionMiddleware  ShipyardError / 404 / 405 -> JSON (shipyard.server.errors)
-    Router          /health, /version, /api/openapi.json, /api/v1/..., MLflow's paths
+    Router          /health, /version, /api/openapi.json, /api/v1/..., MLflow's paths, the UI
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from shipyard.server.auth import (
     Authenticator,
     AuthMiddleware,
     Authorizer,
+    auth_for_workspace,
 )
 from shipyard.server.errors import (
     error_response,
@@ -50,6 +53,7 @@ from shipyard.server.errors import (
     handle_shipyard_error,
     internal_error_response,
 )
+from shipyard.server.protection import LimitsMiddleware, SecurityHeadersMiddleware
 from shipyard.workspace import Workspace
 
 logger = logging.getLogger("shipyard.server")
@@ -71,13 +75,16 @@ def create_app(
     """The ASGI application serving ``workspace``.
 
     ``authenticator`` and ``authorizer`` default to anonymous access with every action allowed
-    (see :mod:`shipyard.server.auth`). With ``close_workspace`` the app closes the workspace when
+    when ``workspace.settings.auth`` is not ``on``, and to the workspace's users, tokens and
+    role grants when it is (:func:`shipyard.server.auth.auth_for_workspace`). With ``close_workspace`` the app closes the workspace when
     the server shuts down; otherwise the caller owns it. With ``scheduler`` the pipeline
     scheduler (:class:`shipyard.pipelines.scheduler.Scheduler`) polls in a background thread
     while the app runs.
     """
     from shipyard.server import api
+    from shipyard.server.api import features as features_api
     from shipyard.server.mlflow import routes as mlflow_routes
+    from shipyard.server.ui import routes as ui_routes
 
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
@@ -87,6 +94,9 @@ def create_app(
         # so the hot logging calls skip matching every Shipyard API route.
         *mlflow_routes(workspace),
         *api.routes(workspace),
+        *features_api.routes(workspace),
+        # The web UI last: its pages answer at /, /experiments, /runs/... (shipyard.server.ui).
+        *ui_routes(workspace),
     ]
 
     @asynccontextmanager
@@ -97,18 +107,43 @@ def create_app(
 
             background = Scheduler(workspace)
             background.start()
+        monitor_background = None
+        if scheduler and workspace.monitor_store is not None:
+            from shipyard.monitoring.scheduler import MonitorScheduler
+
+            monitor_background = MonitorScheduler(workspace)
+            monitor_background.start()
+        controller = None
+        if scheduler and workspace.deployment_store is not None:
+            from shipyard.deploy import Controller
+
+            controller = Controller(workspace)
+            controller.start()
         try:
             yield
         finally:
+            if controller is not None:
+                await run_in_threadpool(controller.stop)
+            if monitor_background is not None:
+                await run_in_threadpool(monitor_background.stop)
             if background is not None:
                 await run_in_threadpool(background.stop)
             if close_workspace:
                 await run_in_threadpool(workspace.close)
 
+    settings = workspace.settings
+    if authenticator is None and authorizer is None and settings.auth == "on":
+        authenticator, authorizer = auth_for_workspace(workspace)
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(SecurityHeadersMiddleware),
             Middleware(ErrorBoundary),
+            Middleware(
+                LimitsMiddleware,
+                max_request_bytes=settings.max_request_bytes,
+                per_minute=settings.rate_limit_per_minute,
+            ),
             Middleware(AuthMiddleware, authenticator=authenticator or AnonymousAuthenticator()),
         ],
         exception_handlers={
@@ -119,6 +154,9 @@ def create_app(
     )
     app.state.workspace = workspace
     app.state.authorizer = authorizer or AllowAll()
+    app.state.protected_aliases = frozenset(
+        a.strip().lower() for a in settings.protected_aliases.split(",") if a.strip()
+    )
     return app
 
 

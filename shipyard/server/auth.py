@@ -1,40 +1,96 @@
-"""The authentication and authorization seam: one layer, off by default.
+"""Authentication and authorization: one layer for every surface the server mounts.
 
 Two small protocols decide who is calling and what they may do:
 
 * an :class:`Authenticator` turns a request into a :class:`Principal` (or raises
-  :class:`~shipyard.errors.Unauthenticated`). :class:`AuthMiddleware` runs it once per request
-  and leaves the principal on ``request.state.principal``. The default,
-  :class:`AnonymousAuthenticator`, answers :data:`ANONYMOUS` for everyone.
+  :class:`~shipyard.errors.Unauthenticated`, answered ``401`` with ``WWW-Authenticate: Basic``).
+  :class:`AuthMiddleware` runs it once per request and leaves the principal on
+  ``request.state.principal``.
 * an :class:`Authorizer` gets ``(principal, action, resource)`` and raises
-  :class:`~shipyard.errors.PermissionDenied` to refuse. Every API route declares its ``action``
-  (``"read"``, ``"write"`` or ``"admin"``) and the kind of resource it touches; the route wrapper
-  in :mod:`shipyard.server.routing` calls :func:`authorize` before the handler runs, with
-  ``resource`` spelled ``"<kind>:<id>"`` (``"run:8f2c..."``, ``"experiment:12"``) or
-  ``"<kind>:*"`` when the route names no single resource (create, search). The default,
-  :class:`AllowAll`, allows everything.
+  :class:`~shipyard.errors.PermissionDenied` (``403 PERMISSION_DENIED``) to refuse.
 
-Adding real security later means writing one authenticator (tokens, OIDC, mTLS headers from a
-proxy...) and one authorizer (roles, per-experiment grants), and passing them to
-:func:`shipyard.server.app.create_app`; no route changes. Handlers whose resource is only known
-from the body (creating a run in an experiment) call :func:`authorize` again with it.
+The defaults, :class:`AnonymousAuthenticator` and :class:`AllowAll`, serve the embedded case and
+a server on 127.0.0.1. With auth on (:func:`auth_for_workspace`, chosen by ``Settings.auth`` and
+``shipyard server``'s listening address) the real pair is :class:`WorkspaceAuthenticator` (HTTP
+Basic with a password or a token, ``Bearer`` tokens, and an OIDC proxy's trusted header) and
+:class:`RoleAuthorizer` (roles granted per workspace, experiment or registered model; see
+:mod:`shipyard.security.roles`).
+
+How each surface is covered
+---------------------------
+* **Shipyard's API** (``/api/v1``): every route is declared through
+  :class:`shipyard.server.routing.ApiRouter` with ``action=`` one of ``"read"``, ``"write"``,
+  ``"deploy"`` or ``"admin"`` and the kind of resource it touches; the route wrapper calls
+  :func:`authorize` with ``"<kind>:<id>"`` (``"run:8f2c..."``, ``"experiment:12"``,
+  ``"model:churn"``) or ``"<kind>:*"`` when the route names no single resource (create, search).
+  A route that promotes, rolls back, pauses a rollout or changes traffic declares
+  ``action="deploy"`` (the deployer role); to let model-level grants apply, name the
+  registered model as the resource (``resource="model", resource_param="name"``). A handler
+  whose resource is only known from the body declares ``authorized_by_handler=True`` and calls
+  :func:`authorize` itself.
+* **The MLflow-compatible API** (``/api/2.0/mlflow...``): each endpoint spec carries its action
+  and resource (:mod:`shipyard.server.mlflow._wire`); alias moves and stage transitions call
+  :func:`authorize_alias_move` / :func:`authorize_stage_change`.
+* **Everything else** (the web UI at ``/``, static files): :class:`AuthMiddleware` asks for
+  ``read`` on ``"ui:*"`` for ``GET``/``HEAD`` (any grant satisfies it: the UI's data comes from
+  authorized API calls) and ``write`` on ``"ui:*"`` for other methods. UI actions that change
+  something should call the declared API routes (or be declared routes themselves).
+* ``/health`` and ``/version`` (:data:`PUBLIC_PATHS`) answer without credentials.
+
+Moves of *protected* aliases (``Settings.protected_aliases``: ``production``, ``prod`` and
+``champion`` by default) and transitions to the ``Production`` stage need ``deploy`` on the model.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from starlette.requests import HTTPConnection, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shipyard.errors import ShipyardError
+from shipyard.errors import ShipyardError, Unauthenticated
+from shipyard.security.roles import Action
 from shipyard.server.errors import error_response
 
-Action = Literal["read", "write", "admin"]
+if TYPE_CHECKING:
+    from shipyard.security import Security
+    from shipyard.workspace import Workspace
+
+logger = logging.getLogger("shipyard.server.auth")
+
+__all__ = [
+    "ANONYMOUS",
+    "PUBLIC_PATHS",
+    "Action",
+    "AllowAll",
+    "AnonymousAuthenticator",
+    "AuthMiddleware",
+    "Authenticator",
+    "Authorizer",
+    "Principal",
+    "RoleAuthorizer",
+    "WorkspaceAuthenticator",
+    "auth_for_workspace",
+    "authorize",
+    "authorize_alias_move",
+    "authorize_stage_change",
+    "principal_of",
+]
 
 PUBLIC_PATHS = frozenset({"/health", "/version"})
 """Paths answered without authentication (load balancers and ``mlflow`` probe them)."""
+
+API_PREFIXES = ("/api/", "/ajax-api/")
+"""Paths whose routes authorize themselves (declared actions); the rest is gated as UI."""
+
+UI_RESOURCE = "ui:*"
+WWW_AUTHENTICATE = 'Basic realm="Shipyard", charset="UTF-8"'
+DEFAULT_PROTECTED_ALIASES = frozenset({"production", "prod", "champion"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +100,8 @@ class Principal:
     name: str
     authenticated: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
+    method: str = "anonymous"
+    """How it authenticated: ``anonymous``, ``password``, ``token`` or ``trusted_header``."""
 
 
 ANONYMOUS = Principal("anonymous")
@@ -81,6 +139,114 @@ class AllowAll:
         return None
 
 
+# ------------------------------------------------------------------------------ the real pair
+
+
+def parse_networks(
+    spec: str | Iterable[str],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``"10.0.0.5, 10.1.0.0/16"`` -> networks; ``InvalidInput`` for a malformed entry."""
+    from shipyard.errors import InvalidInput
+
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise InvalidInput(
+                f"Trusted proxy {item!r} is not an IP address or network (e.g. 10.0.0.5 or "
+                "10.0.0.0/24); fix SHIPYARD_AUTH_TRUSTED_PROXIES."
+            ) from None
+    return tuple(out)
+
+
+class WorkspaceAuthenticator:
+    """Users and tokens of the workspace's security store.
+
+    Accepted, in order:
+
+    1. the ``trusted_header`` (e.g. ``X-Forwarded-User``) set by an OIDC reverse proxy, only on
+       connections from ``trusted_proxies``; elsewhere the header is ignored;
+    2. ``Authorization: Bearer <token>`` (``MLFLOW_TRACKING_TOKEN``);
+    3. ``Authorization: Basic`` with a user name and either its password or one of its tokens
+       (``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``).
+    """
+
+    def __init__(
+        self,
+        security: Security,
+        *,
+        trusted_header: str | None = None,
+        trusted_proxies: str | Iterable[str] = (),
+    ) -> None:
+        self.security = security
+        self.trusted_header = trusted_header.lower() if trusted_header else None
+        self.trusted_proxies = parse_networks(trusted_proxies)
+        if self.trusted_header and not self.trusted_proxies:
+            from shipyard.errors import InvalidInput
+
+            raise InvalidInput(
+                "A trusted header needs the proxies allowed to send it: set "
+                "SHIPYARD_AUTH_TRUSTED_PROXIES to the proxy's address (e.g. 127.0.0.1)."
+            )
+
+    def _from_trusted_proxy(self, host: str | None) -> bool:
+        if not host or not self.trusted_proxies:
+            return False
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.trusted_proxies)
+
+    async def authenticate(self, conn: HTTPConnection) -> Principal:
+        host = conn.client.host if conn.client else None
+        if self.trusted_header and self._from_trusted_proxy(host):
+            name = conn.headers.get(self.trusted_header, "").strip()
+            if name:
+                user = await run_in_threadpool(self.security.trusted_user, name, remote_addr=host)
+                return Principal(user.username, True, method="trusted_header")
+        user, method = await run_in_threadpool(
+            self.security.authenticate,
+            conn.headers.get("authorization", ""),
+            remote_addr=host,
+        )
+        return Principal(user.username, True, method=method)
+
+
+class RoleAuthorizer:
+    """Roles granted per workspace, experiment or registered model (:class:`Security`)."""
+
+    def __init__(self, security: Security) -> None:
+        self.security = security
+
+    async def authorize(self, principal: Principal, action: Action, resource: str) -> None:
+        if not principal.authenticated:
+            raise Unauthenticated(
+                "This server requires credentials; send a token ('Authorization: Bearer ...')."
+            )
+        await run_in_threadpool(self.security.check, principal.name, action, resource)
+
+
+def auth_for_workspace(ws: Workspace) -> tuple[Authenticator, Authorizer]:
+    """The real authenticator and authorizer over ``ws``'s security store and settings."""
+    from shipyard.security import Security
+
+    security = Security.for_workspace(ws)
+    authenticator = WorkspaceAuthenticator(
+        security,
+        trusted_header=ws.settings.auth_trusted_header,
+        trusted_proxies=ws.settings.auth_trusted_proxies,
+    )
+    return authenticator, RoleAuthorizer(security)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
 def principal_of(request: HTTPConnection) -> Principal:
     """The principal :class:`AuthMiddleware` attached to the request (anonymous if none)."""
     state = request.scope.get("state") or {}
@@ -88,7 +254,7 @@ def principal_of(request: HTTPConnection) -> Principal:
     return principal if isinstance(principal, Principal) else ANONYMOUS
 
 
-async def authorize(request: Request, action: Action, resource: str) -> None:
+async def authorize(request: HTTPConnection, action: Action, resource: str) -> None:
     """Ask the app's authorizer whether the request's principal may do ``action`` on
     ``resource``; raises ``PermissionDenied`` if not."""
     authorizer = getattr(request.app.state, "authorizer", None)
@@ -97,9 +263,31 @@ async def authorize(request: Request, action: Action, resource: str) -> None:
     await authorizer.authorize(principal_of(request), action, resource)
 
 
+def protected_aliases(request: HTTPConnection) -> frozenset[str]:
+    """The aliases whose moves need ``deploy`` on this app (lower case)."""
+    aliases = getattr(request.app.state, "protected_aliases", None)
+    return aliases if isinstance(aliases, frozenset) else DEFAULT_PROTECTED_ALIASES
+
+
+async def authorize_alias_move(request: HTTPConnection, model: str, alias: str) -> None:
+    """Moving or deleting a protected alias changes production: it needs ``deploy``."""
+    if alias.lower() in protected_aliases(request):
+        await authorize(request, "deploy", f"model:{model}")
+
+
+async def authorize_stage_change(request: HTTPConnection, model: str, stage: str) -> None:
+    """A transition to (or archiving of what is in) ``Production`` needs ``deploy``."""
+    if stage.strip().lower() == "production":
+        await authorize(request, "deploy", f"model:{model}")
+
+
+# ------------------------------------------------------------------------------ the middleware
+
+
 class AuthMiddleware:
     """ASGI middleware running the authenticator once per HTTP request (pure ASGI, so streamed
-    request and response bodies pass through untouched)."""
+    request and response bodies pass through untouched), then gating the paths outside the
+    APIs (the UI) on ``ui:*``."""
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
         self.app = app
@@ -110,12 +298,20 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if isinstance(self.authenticator, AnonymousAuthenticator):
-            principal = ANONYMOUS
-        else:
-            try:
-                principal = await self.authenticator.authenticate(HTTPConnection(scope))
-            except ShipyardError as exc:
-                await error_response(scope["path"], exc)(scope, receive, send)
-                return
-        scope.setdefault("state", {})["principal"] = principal
+            scope.setdefault("state", {})["principal"] = ANONYMOUS
+            await self.app(scope, receive, send)
+            return
+        conn = HTTPConnection(scope)
+        try:
+            principal = await self.authenticator.authenticate(conn)
+            scope.setdefault("state", {})["principal"] = principal
+            if not scope["path"].startswith(API_PREFIXES):
+                action: Action = "read" if scope["method"] in ("GET", "HEAD") else "write"
+                await authorize(conn, action, UI_RESOURCE)
+        except ShipyardError as exc:
+            response = error_response(scope["path"], exc)
+            if isinstance(exc, Unauthenticated):
+                response.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)

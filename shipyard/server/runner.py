@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import sys
 from typing import Any
 
 from shipyard.config import Settings
@@ -30,6 +31,7 @@ def serve(
     log_level: str = "info",
     access_log: bool = False,
     scheduler: bool = True,
+    warn_insecure: bool = True,
 ) -> None:
     """Serve the workspace ``settings`` names until interrupted (blocks).
 
@@ -39,9 +41,21 @@ def serve(
 
     With ``workers > 1`` uvicorn starts that many processes sharing the port. The workspace is
     opened once here first, so the database is created or checked before workers race for it.
+
+    Authentication (``settings.auth``): ``auto`` is off on a loopback ``host`` and on anywhere
+    else (:func:`shipyard.security.bootstrap.resolve_auth`); ``off`` on another address starts
+    with a warning on stderr. With auth on, the first start creates an admin (from
+    ``SHIPYARD_ADMIN_PASSWORD``, or with a one-time token printed on stderr).
     """
     import uvicorn
 
+    from shipyard.config import admin_bootstrap
+    from shipyard.security.bootstrap import (
+        bootstrap_admin,
+        bootstrap_message,
+        insecure_warning,
+        resolve_auth,
+    )
     from shipyard.server.app import SCHEDULER_ENV_VAR, SETTINGS_ENV_VAR, settings_to_json
     from shipyard.workspace import Workspace
 
@@ -57,7 +71,15 @@ def serve(
         from shipyard.errors import InvalidInput
 
         raise InvalidInput(f"workers={workers}; run at least one worker process.")
-    Workspace.open(settings).close()
+    settings = resolve_auth(settings, host)
+    warning = insecure_warning(settings, host, port)
+    if warning and warn_insecure:
+        print(warning, file=sys.stderr, flush=True)
+    with Workspace.open(settings) as ws:
+        if settings.auth == "on":
+            token = bootstrap_admin(ws)
+            if token is not None:
+                print(bootstrap_message(admin_bootstrap()[0], token), file=sys.stderr, flush=True)
     os.environ[SETTINGS_ENV_VAR] = settings_to_json(settings)
     os.environ[SCHEDULER_ENV_VAR] = "1" if scheduler else "0"
     uvicorn.run(

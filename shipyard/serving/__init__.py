@@ -11,8 +11,9 @@
 The web stack is imported only by :mod:`.app` and :mod:`.runner`.
 """
 
+from shipyard.monitoring.predictions import read_predictions
 from shipyard.serving.batch import batch_predict
-from shipyard.serving.predlog import PredictionLog, log_folder, read_predictions
+from shipyard.serving.predlog import PredictionLog, log_folder
 from shipyard.serving.traffic import Arm, DeploymentSpec, TrafficTable
 
 __all__ = [

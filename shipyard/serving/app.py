@@ -97,6 +97,7 @@ class ServingApp:
         self.metrics = endpoint.metrics
         self.max_body_bytes = max_body_bytes
         self._background: set[asyncio.Task[None]] = set()
+        self._features: Any = None
 
     # ---------------------------------------------------------------- health
 
@@ -161,6 +162,11 @@ class ServingApp:
             )
             self.metrics.errors.inc((*version.labels, ("code", error.code)))
             error.counted = True  # type: ignore[attr-defined]
+            if self.log is not None:  # failed requests feed monitoring's error rate
+                latency = time.perf_counter() - started
+                row = _row(request_id, version, False, latency, data, None, matrix_of)
+                row["predictions"], row["error"] = None, error.code
+                self.log.record(row)
             raise error from None
         latency = time.perf_counter() - started
         self.metrics.requests.inc(version.labels)
@@ -207,18 +213,78 @@ class ServingApp:
         data, params = codec.parse_invocations_body(body, primary.schema)
         return data, params, None
 
+    def _entity_request(
+        self, request: Request, body: dict[str, Any], key: str | None
+    ) -> tuple[Version, Any]:
+        """``(version, model input)`` of a request that carries only entity keys (and request
+        data): the version's feature service is read from the online store
+        (:mod:`shipyard.features`), then parsed exactly like a ``dataframe_split`` body."""
+        state = self.endpoint.state()
+        version = state.pick(
+            key if key is not None else request.headers.get(state.spec.sticky_header)
+        )
+        entities = body.pop("entities")
+        if version.feature_service is None:
+            raise InvalidInput(
+                f"The model {version.model_name!r} declares no feature service, so the server "
+                "can't look its features up from entity keys; send the feature values "
+                "(dataframe_records), or log the model with log_model(..., feature_service=...)."
+            )
+        if (
+            not isinstance(entities, list)
+            or not entities
+            or not all(isinstance(e, dict) for e in entities)
+        ):
+            raise InvalidInput(
+                '"entities" must be a non-empty list of objects such as {"customer_id": 7}.'
+            )
+        if body:
+            raise InvalidInput(
+                f'A request with "entities" takes no other fields (got {sorted(body)}); put '
+                "request data for on-demand features inside each entity object."
+            )
+        if self._features is None:
+            from shipyard.features.service import FeatureStore
+
+            self._features = FeatureStore(self.endpoint.workspace)
+        answer = self._features.get_online_features(version.feature_service, entities).to_dict()
+        schema = version.schema
+        if schema is not None and schema.columns:
+            columns = [c.name for c in schema.columns]
+        else:
+            given = set(entities[0])
+            columns = [c for c in answer if c not in given]
+        missing = [c for c in columns if c not in answer]
+        if missing:
+            raise InvalidInput(
+                f"The model {version.model_name!r} takes {missing}, which neither its feature "
+                f"service {version.feature_service!r} nor the entity objects provide."
+            )
+        split = {
+            "columns": columns,
+            "data": [list(r) for r in zip(*(answer[c] for c in columns), strict=True)],
+        }
+        data, _ = codec.parse_invocations_body({"dataframe_split": split}, schema)
+        return version, data
+
     async def invocations(self, request: Request) -> Response:
         started = time.perf_counter()
         raw = await _body(request, self.max_body_bytes)
         content_type = request.headers.get("content-type")
         names: tuple[str, ...] | None = None
+        pinned: Version | None = None
         if codec.media_type(content_type) == _JSON:
-            data, params, names = self._parse(codec.parse_json(raw))
+            body = codec.parse_json(raw)
+            if isinstance(body, dict) and "entities" in body:
+                pinned, data = self._entity_request(request, body, None)
+                params = None
+            else:
+                data, params, names = self._parse(body)
         else:
             data, params = codec.parse_invocations(raw, content_type, self._primary().schema)
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         version, predictions = await self._predict(
-            request, None, data, params, request_id, started, matrix_of=names
+            request, pinned, data, params, request_id, started, matrix_of=names
         )
         return _json(
             {"predictions": codec.encode_predictions(predictions)},
@@ -241,10 +307,16 @@ class ServingApp:
         if request_id is not None and not isinstance(request_id, str):
             raise InvalidInput("`request_id` must be a string.")
         request_id = request_id or uuid.uuid4().hex
-        data, params, names = self._parse(body)
-        version, predictions = await self._predict(
-            request, None, data, params, request_id, started, key, names
-        )
+        if "entities" in body:
+            pinned, data = self._entity_request(request, body, key)
+            version, predictions = await self._predict(
+                request, pinned, data, None, request_id, started, key
+            )
+        else:
+            data, params, names = self._parse(body)
+            version, predictions = await self._predict(
+                request, None, data, params, request_id, started, key, names
+            )
         return _json(
             {
                 "predictions": codec.encode_predictions(predictions),
@@ -373,6 +445,7 @@ def _row(
         "predictions": orjson.dumps(
             codec.encode_predictions(predictions), option=orjson.OPT_SERIALIZE_NUMPY
         ).decode(),
+        "error": None,
     }
 
 

@@ -9,6 +9,12 @@ input example, else one row built from the signature) has succeeded. A backgroun
 the registry every ``poll_interval_s`` seconds; when an alias (or ``latest``) resolves to
 another version, that version loads and warms up in the background and the state is swapped.
 :meth:`Endpoint.set_spec` does the same for new weights or arms.
+
+An endpoint serving a controller-managed deployment (``shipyard serve --deployment NAME``) is
+given a ``traffic_source``: each poll also reads the arms and weights the continuous-deployment
+controller persisted for it, and when their revision moved, switches to them with
+:meth:`Endpoint.set_spec` (new versions load and warm up first; the switch is one assignment),
+so canary weights change without a restart.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shipyard.serving")
 
+TrafficSource = Callable[["Workspace"], "tuple[int, DeploymentSpec] | None"]
+"""Reads a managed deployment's persisted traffic: ``(revision, spec)``, or ``None``."""
+
 
 @dataclass(frozen=True)
 class Version:
@@ -48,6 +57,9 @@ class Version:
     fast_columns: tuple[str, ...] | None = None
     """Set when the model was checked at warm-up to give the same predictions on a float64
     matrix in these column order as on the table: numeric requests then skip pandas."""
+    feature_service: str | None = None
+    """The feature service the model declared (``log_model(..., feature_service=...)``): the
+    server fetches its features for requests that carry only entity keys."""
 
     def predict_matrix(self, matrix: Any) -> Any:
         """Predict on a float64 matrix in :attr:`fast_columns` order (the fast path)."""
@@ -113,7 +125,10 @@ class Endpoint:
         *,
         metrics: ServingMetrics | None = None,
         batching: BatchingOptions | None = None,
+        traffic_source: TrafficSource | None = None,
     ) -> None:
+        self._traffic_source = traffic_source
+        self.traffic_revision: int | None = None
         self._workspace = workspace if not callable(workspace) else None
         self._open_workspace = workspace if callable(workspace) else None
         self.metrics = metrics or ServingMetrics()
@@ -244,11 +259,29 @@ class Endpoint:
                 )
             return True
 
+    def sync_traffic(self) -> bool:
+        """Switch to the managed deployment's persisted traffic when its revision moved (see
+        the module docstring). True if it switched."""
+        if self._traffic_source is None:
+            return False
+        found = self._traffic_source(self.workspace)
+        if found is None or found[0] == self.traffic_revision:
+            return False
+        revision, spec = found
+        self.set_spec(spec)
+        self.traffic_revision = revision
+        log.info("endpoint %s: traffic revision %s: %s", self.name, revision, spec.to_dict())
+        return True
+
     def _poll_loop(self) -> None:
         interval = self._spec.poll_interval_s
         if interval <= 0:
             return
         while not self._stop.wait(interval):
+            try:
+                self.sync_traffic()
+            except Exception:
+                log.exception("endpoint %s: reading the deployment's traffic failed", self.name)
             try:
                 self.refresh()
             except Exception:
@@ -302,7 +335,11 @@ class Endpoint:
         elapsed = time.perf_counter() - start
         self.metrics.load_time.observe(elapsed, (("model", name), ("version", version)))
         log.info("loaded %s (%s version %s) in %.2fs", arm.model, name, version, elapsed)
-        return Version(arm.name, arm.model, pinned, name, version, model, batcher, fast)
+        service = model.manifest.metadata.get("feature_service")
+        return Version(
+            arm.name, arm.model, pinned, name, version, model, batcher, fast,
+            service if isinstance(service, str) else None,
+        )  # fmt: skip
 
 
 def warm_up(model: LoadedModel) -> None:

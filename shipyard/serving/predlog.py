@@ -9,7 +9,8 @@ shutdown flushes them.
 
 Shadow arms' predictions go to the same log with ``shadow = True``. Feedback (ground-truth
 labels posted later by request id) goes to ``feedback-*.parquet`` segments in the same folder.
-:func:`read_predictions` reads the answered rows and joins the latest label of each request id.
+:func:`shipyard.monitoring.predictions.read_predictions` reads the answered rows and joins the
+latest label of each request id.
 
 Layout: ``<SHIPYARD_HOME>/predictions/<endpoint>/pred-<time>-<pid>-<n>.parquet``.
 """
@@ -23,32 +24,12 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from shipyard.errors import InvalidInput, missing_extra
-
-if TYPE_CHECKING:
-    import pandas as pd
+from shipyard.errors import missing_extra
+from shipyard.monitoring.predictions import FEEDBACK_COLUMNS, PREDICTION_COLUMNS, log_folder
 
 log = logging.getLogger("shipyard.serving")
-
-PREDICTION_COLUMNS = (
-    "request_id",
-    "timestamp_ms",
-    "model_name",
-    "model_version",
-    "arm",
-    "shadow",
-    "latency_ms",
-    "features",
-    "predictions",
-)
-FEEDBACK_COLUMNS = ("request_id", "timestamp_ms", "label")
-
-
-def log_folder(home: Path, endpoint: str) -> Path:
-    """Where the prediction log of endpoint ``endpoint`` lives under ``home``."""
-    return home / "predictions" / endpoint
 
 
 class PredictionLog:
@@ -132,53 +113,11 @@ class PredictionLog:
 
         self._seq += 1
         name = f"{prefix}-{time.time_ns()}-{os.getpid()}-{self._seq}.parquet"
-        table = pa.table({c: [r[c] for r in rows] for c in columns})
+        # ``error`` is optional in a row (answered requests have none).
+        table = pa.table({c: [r.get(c) if c == "error" else r[c] for r in rows] for c in columns})
         tmp = self.folder / f".{name}.tmp"
         pq.write_table(table, tmp)
         os.replace(tmp, self.folder / name)
 
 
-def read_predictions(
-    folder: str | os.PathLike[str], *, include_shadow: bool = False, with_feedback: bool = True
-) -> pd.DataFrame:
-    """The prediction log in ``folder`` as a DataFrame, oldest first.
-
-    One row per answered request (``include_shadow=True`` adds the shadow arms' rows). With
-    ``with_feedback``, a ``label`` column holds the latest feedback posted for each request id
-    (decoded from JSON; missing where none arrived). ``features`` and ``predictions`` are JSON strings.
-    """
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise missing_extra("pyarrow", "data") from None
-    import pandas as pd
-
-    path = Path(folder)
-    if not path.is_dir():
-        raise InvalidInput(
-            f"No prediction log at {path}; serve a model first (the log is written under "
-            "<SHIPYARD_HOME>/predictions/<endpoint>/)."
-        )
-    segments = sorted(path.glob("pred-*.parquet"))
-    if segments:
-        frame = pa.concat_tables([pq.read_table(s) for s in segments]).to_pandas()
-        frame = frame.sort_values("timestamp_ms", kind="stable").reset_index(drop=True)
-    else:
-        frame = pd.DataFrame({c: [] for c in PREDICTION_COLUMNS})
-    if not include_shadow:
-        frame = frame[~frame["shadow"].astype(bool)].reset_index(drop=True)
-    if with_feedback:
-        fb_segments = sorted(path.glob("feedback-*.parquet"))
-        if fb_segments:
-            fb = pa.concat_tables([pq.read_table(s) for s in fb_segments]).to_pandas()
-            fb = fb.sort_values("timestamp_ms", kind="stable").drop_duplicates(
-                "request_id", keep="last"
-            )
-            fb["label"] = fb["label"].map(json.loads)
-            frame = frame.merge(
-                fb[["request_id", "label"]], on="request_id", how="left", validate="many_to_one"
-            )
-        else:
-            frame["label"] = None
-    return frame
+__all__ = ["FEEDBACK_COLUMNS", "PREDICTION_COLUMNS", "PredictionLog", "log_folder"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from shipyard.config import Settings
 from shipyard.errors import InvalidInput
+from shipyard.security.bootstrap import resolve_auth
 from shipyard.serving.endpoint import BatchingOptions, Endpoint
 from shipyard.serving.predlog import PredictionLog, log_folder
 from shipyard.serving.traffic import DeploymentSpec
@@ -35,6 +36,10 @@ class ServeOptions:
     max_body_bytes: int = 16 * 1024 * 1024
     log_predictions: bool = True
     log_flush_s: float = 1.0
+    managed: str | None = None
+    """A controller-managed deployment whose persisted traffic the endpoint follows."""
+    auth: str = "off"
+    """``on``: credentials and grants of the workspace guard the admin endpoints (guard.py)."""
 
 
 def create_app_from_env() -> Any:
@@ -56,19 +61,37 @@ def app_from_options(options: ServeOptions) -> Any:
         home=where["home"], tracking_uri=where["tracking_uri"], artifact_uri=where["artifact_uri"]
     )
     spec = DeploymentSpec.from_dict(options.spec)
+    source = None
+    if options.managed is not None:
+        from shipyard.serving.managed import traffic_source
+
+        source = traffic_source(options.managed, spec.name, spec.poll_interval_s)
     endpoint = Endpoint(
         lambda: Workspace.open(settings),
         spec,
         batching=BatchingOptions(
             mode=options.batching, max_rows=options.max_rows, max_wait_ms=options.max_wait_ms
         ),
+        traffic_source=source,
     )
     plog = None
     if options.log_predictions:
         plog = PredictionLog(
             log_folder(settings.home, spec.name), flush_interval_s=options.log_flush_s
         )
-    return create_app(endpoint, plog, max_body_bytes=options.max_body_bytes)
+    app = create_app(endpoint, plog, max_body_bytes=options.max_body_bytes)
+    if options.auth == "on":
+        from shipyard.security import Security
+        from shipyard.serving.guard import ServingGuard, served_models
+
+        guard_ws = Workspace.open(settings)
+        app.add_middleware(
+            ServingGuard,
+            security=Security.for_workspace(guard_ws),
+            models=served_models(spec),
+            public_predictions=settings.auth_public_predictions,
+        )
+    return app
 
 
 def _settings_env(settings: Settings) -> dict[str, str | None]:
@@ -82,7 +105,7 @@ def _settings_env(settings: Settings) -> dict[str, str | None]:
 
 def serve(
     settings: Settings,
-    spec: DeploymentSpec,
+    spec: DeploymentSpec | None,
     *,
     host: str = "127.0.0.1",
     port: int = 5001,
@@ -93,9 +116,22 @@ def serve(
     max_wait_ms: float = 0.0,
     max_body_bytes: int = 16 * 1024 * 1024,
     log_predictions: bool = True,
+    managed: str | None = None,
+    managed_poll_interval_s: float | None = None,
 ) -> None:
-    """Serve ``spec`` until interrupted (blocks)."""
+    """Serve ``spec`` until interrupted (blocks). With ``managed`` (and ``spec=None``), serve
+    and follow the traffic the continuous-deployment controller persists for that deployment,
+    re-read every ``managed_poll_interval_s`` (default: the deployment's)."""
     import uvicorn
+
+    if spec is None:
+        if managed is None:
+            raise InvalidInput("serve a deployment spec, or name a managed deployment.")
+        from shipyard.serving.managed import managed_spec
+        from shipyard.workspace import Workspace
+
+        with Workspace.open(settings) as ws:
+            _, spec = managed_spec(ws, managed, poll_interval_s=managed_poll_interval_s)
 
     if workers < 1:
         raise InvalidInput(f"workers={workers}; run at least one worker process.")
@@ -107,6 +143,8 @@ def serve(
         max_wait_ms=max_wait_ms,
         max_body_bytes=max_body_bytes,
         log_predictions=log_predictions,
+        managed=managed,
+        auth=resolve_auth(settings, host).auth,
     )
     os.environ[OPTIONS_ENV_VAR] = json.dumps(asdict(options))
     uvicorn.run(

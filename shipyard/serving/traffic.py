@@ -22,7 +22,6 @@ continuous-deployment controller will build tables the same way.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,30 +112,10 @@ class DeploymentSpec:
     @classmethod
     def from_file(cls, path: str | Path) -> DeploymentSpec:
         """Read a spec from a ``.json``, ``.yaml`` or ``.yml`` file."""
+        from shipyard.validation import spec_file
+
         file = Path(path)
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(
-                f"Cannot read the deployment spec {file}: {exc.strerror}; check the path."
-            ) from None
-        if file.suffix.lower() == ".json":
-            try:
-                raw = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"{file} is not valid JSON: {exc}.") from None
-        else:
-            try:
-                import yaml
-            except ImportError:
-                raise InvalidInput(
-                    f"{file} is YAML, and PyYAML is not installed; pip install pyyaml, or write "
-                    "the spec as JSON."
-                ) from None
-            try:
-                raw = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise InvalidInput(f"{file} is not valid YAML: {exc}.") from None
+        raw = spec_file(file, "deployment spec")
         return cls.from_dict(raw, source=str(file))
 
     def to_dict(self) -> dict[str, Any]:

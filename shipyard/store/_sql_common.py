@@ -1,10 +1,12 @@
-"""Helpers shared by the SQL store's modules: dialect-aware upserts, page tokens, and turning rows
-into entities (loading the details of many runs or experiments in a few ``IN`` queries)."""
+"""Helpers shared by the SQL store's modules: dialect-aware upserts, statements compiled to the
+driver's own SQL for the hot paths, page tokens, and turning rows into entities (loading the
+details of many runs or experiments in a few ``IN`` queries)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import time
@@ -13,7 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Dialect, Row
+from sqlalchemy.sql import ClauseElement
 
 from shipyard.entities import (
     Dataset,
@@ -47,11 +50,56 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's text: compact, keys sorted, no NaN (what the SQL stores write)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def json_value(text: str | None) -> Any:
+    """A JSON column's value (``None`` for NULL or empty text)."""
+    return json.loads(text) if text else None
+
+
+def inserted_id(result: Any) -> int:
+    """The integer primary key an INSERT assigned."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def upsert(dialect: str, table: sa.Table) -> Insert:
     """An INSERT that supports ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
     if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+@functools.cache
+def _positional_dialect(name: str) -> Dialect:
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+        return PGDialect_psycopg(paramstyle="format")
+    return sqlite.dialect(paramstyle="qmark")
+
+
+def driver_sql(stmt: ClauseElement, dialect: str, names: Sequence[str]) -> str:
+    """``stmt`` compiled to the driver's SQL, for ``connection.exec_driver_sql(sql, values)``.
+
+    The hot paths (logging a value, reading a metric's history) run the same few statements
+    thousands of times a second; through the driver they skip SQLAlchemy's per-execution work
+    (cache key, parameter processing, result rows), which costs more than SQLite itself. The
+    statement is still written in SQLAlchemy against :mod:`shipyard.store.schema`, compiled once
+    (cache the result per dialect) with positional parameters; ``names`` is the order the
+    caller passes values in, checked against the compiled statement so a change of columns can't
+    silently misplace them. Values go to the driver as they are: pass what the column's driver
+    type takes (``bool`` for booleans, ``float`` for floats).
+    """
+    compiled = stmt.compile(dialect=_positional_dialect(dialect))
+    order = tuple(getattr(compiled, "positiontup", None) or ())
+    if order != tuple(names):
+        raise AssertionError(f"statement takes parameters {order}, the caller passes {names}")
+    return compiled.string
 
 
 def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:

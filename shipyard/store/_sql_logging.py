@@ -6,6 +6,10 @@ larger value, and a NaN loses to any real value at the same step and timestamp. 
 to one candidate per key in Python, then one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` moves
 ``latest_metrics`` forward only where the candidate is later, which stays correct when several
 writers log the same run at once.
+
+These are the store's hottest statements (every logging call, every history read), so they are
+compiled once per dialect and run through the driver (:func:`~._sql_common.driver_sql`), with
+rows passed and read as plain tuples.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from sqlalchemy.engine import Connection
 
 from shipyard import errors, validation
 from shipyard.entities import DatasetInput, Metric, Page
-from shipyard.store._sql_common import encode_token, upsert
+from shipyard.store._sql_common import driver_sql, encode_token, upsert
+from shipyard.store.base import HistoryRow
 from shipyard.store.schema import (
     datasets,
     latest_metrics,
@@ -34,10 +39,19 @@ from shipyard.store.schema import (
 
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
-_LATEST_FIELDS = ("run_id", "key", "step", "timestamp", "value", "is_nan")
+METRIC_COLUMNS = (
+    "run_id", "key", "step", "timestamp", "value", "is_nan",
+    "dataset_name", "dataset_digest", "model_id",
+)  # fmt: skip
+"""The columns of a :func:`metric_row`, in order; the first six are those of ``latest_metrics``."""
+_KV_COLUMNS = ("run_id", "key", "value")
+INT64_MAX = validation.INT64_MAX
+
+MetricRow = tuple[str, str, int, int, float, bool, str | None, str | None, str | None]
+"""One ``metrics`` row: the values of :data:`METRIC_COLUMNS`."""
 
 
-def metric_row(run_id: str, m: Metric) -> dict[str, Any]:
+def metric_row(run_id: str, m: Metric) -> MetricRow:
     """The validated ``metrics`` row for one point (NaN stored as 0 with ``is_nan``)."""
     if not isinstance(m, Metric):
         raise errors.InvalidInput(f"metrics must be Metric values, got {type(m).__name__}.")
@@ -51,23 +65,31 @@ def metric_row(run_id: str, m: Metric) -> dict[str, Any]:
         if getattr(m, field) is not None:
             validation.text(getattr(m, field), f"{field} of metric {key!r}", limit)
     is_nan = math.isnan(value)
-    return {
-        "run_id": run_id,
-        "key": key,
-        "step": validation.int64(m.step, f"step of metric {key!r}"),
-        "timestamp": validation.int64(m.timestamp, f"timestamp of metric {key!r}", minimum=0),
-        "value": 0.0 if is_nan else value,
-        "is_nan": is_nan,
-        "dataset_name": m.dataset_name,
-        "dataset_digest": m.dataset_digest,
-        "model_id": m.model_id,
-    }
+    return (
+        run_id,
+        key,
+        validation.int64(m.step, f"step of metric {key!r}"),
+        validation.int64(m.timestamp, f"timestamp of metric {key!r}", minimum=0),
+        0.0 if is_nan else value,
+        is_nan,
+        m.dataset_name,
+        m.dataset_digest,
+        m.model_id,
+    )
+
+
+def run_stage(conn: Connection, dialect: str, run_id: str) -> str | None:
+    """The run's ``lifecycle_stage``, or ``None`` when there is no such run (one indexed read)."""
+    row = conn.exec_driver_sql(_run_stage_select(dialect), (run_id,)).first()
+    return None if row is None else str(row[0])
 
 
 def insert_params(conn: Connection, dialect: str, run_id: str, values: Mapping[str, str]) -> None:
     """Insert new params; a key already logged must hold the same value (else ``Conflict``)."""
-    rows = [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(values.items())]
-    conn.execute(_params_insert(dialect), rows)
+    rows = [(run_id, k, v) for k, v in sorted(values.items())]
+    inserted = conn.exec_driver_sql(_params_insert(dialect), rows).rowcount
+    if inserted == len(rows):  # every key is new: nothing to compare
+        return
     p = params.c
     stored = conn.execute(
         sa.select(p.key, p.value).where(p.run_id == run_id, p.key.in_(list(values)))
@@ -83,10 +105,7 @@ def insert_params(conn: Connection, dialect: str, run_id: str, values: Mapping[s
 
 def upsert_tags(conn: Connection, dialect: str, run_id: str, values: Mapping[str, str]) -> None:
     """Set tags (overwriting), keeping the run columns that two tags mirror in step."""
-    conn.execute(
-        _tags_upsert(dialect),
-        [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(values.items())],
-    )
+    conn.exec_driver_sql(_tags_upsert(dialect), [(run_id, k, v) for k, v in sorted(values.items())])
     if RUN_NAME_TAG in values:
         name = validation.run_name(values[RUN_NAME_TAG])
         conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(run_name=name))
@@ -95,42 +114,56 @@ def upsert_tags(conn: Connection, dialect: str, run_id: str, values: Mapping[str
         conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(parent_run_id=parent))
 
 
-def _rank(row: Mapping[str, Any]) -> tuple[int, int, int, float]:
-    return (row["step"], row["timestamp"], 0 if row["is_nan"] else 1, row["value"])
+def _rank(row: MetricRow) -> tuple[int, int, int, float]:
+    # (step, timestamp, real before NaN, value)
+    return (row[2], row[3], 0 if row[5] else 1, row[4])
 
 
-def insert_metrics(conn: Connection, dialect: str, rows: list[dict[str, Any]]) -> None:
+def insert_metrics(conn: Connection, dialect: str, rows: list[MetricRow]) -> None:
     """Append the points to the history and move each key's latest point forward."""
-    conn.execute(sa.insert(metrics), rows)
-    best: dict[tuple[str, str], dict[str, Any]] = {}
+    conn.exec_driver_sql(_metrics_insert(dialect), rows)
+    best: dict[tuple[str, str], MetricRow] = {}
     for row in rows:
-        ident = (row["run_id"], row["key"])
+        ident = (row[0], row[1])
         current = best.get(ident)
         if current is None or _rank(row) > _rank(current):
             best[ident] = row
     # Sorted, so that concurrent writers lock rows in the same order (no deadlocks).
-    rows = [{f: best[i][f] for f in _LATEST_FIELDS} for i in sorted(best)]
-    conn.execute(_latest_upsert(dialect), rows)
+    latest = [best[i][:6] for i in sorted(best)]
+    conn.exec_driver_sql(_latest_upsert(dialect), latest)
 
 
-# The statements are built once per dialect: building ``excluded`` is costly, running is not.
-
-
-@functools.cache
-def _params_insert(dialect: str) -> Any:
-    return upsert(dialect, params).on_conflict_do_nothing()
+# The statements are built and compiled once per dialect: building ``excluded`` and compiling
+# are costly, running is not.
 
 
 @functools.cache
-def _tags_upsert(dialect: str) -> Any:
+def _run_stage_select(dialect: str) -> str:
+    stmt = sa.select(runs.c.lifecycle_stage).where(runs.c.run_id == sa.bindparam("run_id"))
+    return driver_sql(stmt, dialect, ("run_id",))
+
+
+@functools.cache
+def _metrics_insert(dialect: str) -> str:
+    return driver_sql(sa.insert(metrics), dialect, METRIC_COLUMNS)
+
+
+@functools.cache
+def _params_insert(dialect: str) -> str:
+    return driver_sql(upsert(dialect, params).on_conflict_do_nothing(), dialect, _KV_COLUMNS)
+
+
+@functools.cache
+def _tags_upsert(dialect: str) -> str:
     stmt = upsert(dialect, tags)
-    return stmt.on_conflict_do_update(
+    stmt = stmt.on_conflict_do_update(
         index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
     )
+    return driver_sql(stmt, dialect, _KV_COLUMNS)
 
 
 @functools.cache
-def _latest_upsert(dialect: str) -> Any:
+def _latest_upsert(dialect: str) -> str:
     stmt = upsert(dialect, latest_metrics)
     new, old = stmt.excluded, latest_metrics.c
     later = sa.or_(
@@ -143,11 +176,12 @@ def _latest_upsert(dialect: str) -> Any:
             sa.or_(old.is_nan, new.value > old.value),
         ),
     )
-    return stmt.on_conflict_do_update(
+    stmt = stmt.on_conflict_do_update(
         index_elements=["run_id", "key"],
         set_={c: new[c] for c in ("step", "timestamp", "value", "is_nan")},
         where=later,
     )
+    return driver_sql(stmt, dialect, METRIC_COLUMNS[:6])
 
 
 def insert_inputs(
@@ -195,44 +229,79 @@ def insert_inputs(
 
 def history_page(
     conn: Connection,
+    dialect: str,
     run_id: str,
     key: str,
     limit: int | None,
     after: tuple[int, int, int] | None,
-) -> Page[Metric]:
-    """A page of one metric's points in (step, timestamp) order.
+) -> Page[HistoryRow]:
+    """A page of one metric's points in (step, timestamp) order, as plain rows.
 
-    The token holds the last page's final (step, timestamp) and how many points with exactly
-    that pair were returned so far, so points sharing a step and timestamp are never repeated or
-    skipped across pages.
+    Points sharing a step and timestamp come in a stable order: the order they were logged in
+    (SQLite), or by value (PostgreSQL). The token holds the last page's final (step, timestamp)
+    and how many points with exactly that pair were returned so far, so such points are never
+    repeated or skipped across pages.
     """
-    m = metrics.c
-    query = sa.select(
-        m.step, m.timestamp, m.value, m.is_nan, m.dataset_name, m.dataset_digest, m.model_id
-    ).where(m.run_id == run_id, m.key == key)
-    if after is not None:
+    # One more row than asked for tells whether there is a next page.
+    fetch = INT64_MAX if limit is None else limit + 1
+    if after is None:
+        result = conn.exec_driver_sql(_history_select(dialect, False), (run_id, key, fetch, 0))
+    else:
         step, timestamp, seen = after
-        query = query.where(
-            sa.or_(m.step > step, sa.and_(m.step == step, m.timestamp >= timestamp))
-        ).offset(seen)
-    query = query.order_by(
-        m.step, m.timestamp, m.is_nan, m.value, m.dataset_name, m.dataset_digest, m.model_id
-    )
-    if limit is not None:
-        query = query.limit(limit + 1)
-    rows = list(conn.execute(query))
+        values = (run_id, key, step, step, timestamp, fetch, seen)
+        result = conn.exec_driver_sql(_history_select(dialect, True), values)
+    # The driver's own tuples: a page holds up to 25,000 points, and SQLAlchemy's rows would
+    # cost as much again as the query.
+    rows: list[HistoryRow] = list(result.cursor.fetchall())  # type: ignore[union-attr]
+    result.close()
     token = None
     if limit is not None and len(rows) > limit:
         rows = rows[:limit]
-        last = (rows[-1].step, rows[-1].timestamp)
-        seen = sum(1 for r in rows if (r.step, r.timestamp) == last)
+        last = (rows[-1][0], rows[-1][1])
+        seen = sum(1 for r in rows if (r[0], r[1]) == last)
         if after is not None and (after[0], after[1]) == last:
             seen += after[2]
         token = encode_token({"step": last[0], "timestamp": last[1], "seen": seen})
-    # Positional construction from plain tuples: a history page holds up to 25,000 points.
+    return Page(rows, token)
+
+
+def history_metrics(key: str, rows: list[HistoryRow]) -> list[Metric]:
+    """The points of :func:`history_page` as entities."""
     nan = math.nan
-    points = [
+    # Positional construction from plain tuples: a history page holds up to 25,000 points.
+    return [
         Metric(key, nan if is_nan else float(value), timestamp, step, ds_name, ds_digest, model)
         for step, timestamp, value, is_nan, ds_name, ds_digest, model in rows
     ]
-    return Page(points, token)
+
+
+@functools.cache
+def _history_select(dialect: str, after: bool) -> str:
+    m = metrics.c
+    names: tuple[str, ...] = ("run_id", "key")
+    query = sa.select(
+        m.step, m.timestamp, m.value, m.is_nan, m.dataset_name, m.dataset_digest, m.model_id
+    ).where(m.run_id == sa.bindparam("run_id"), m.key == sa.bindparam("key"))
+    if after:
+        query = query.where(
+            sa.or_(
+                m.step > sa.bindparam("after_step"),
+                sa.and_(
+                    m.step == sa.bindparam("after_step"),
+                    m.timestamp >= sa.bindparam("after_timestamp"),
+                ),
+            )
+        )
+        names += ("after_step", "after_step", "after_timestamp")
+    if dialect == "sqlite":
+        # Ties in the order they were logged: the index on (run_id, key, step, timestamp) holds
+        # its entries in that order already (rowid last), so SQLite reads without sorting.
+        tie_break: tuple[Any, ...] = (sa.literal_column("metrics.rowid"),)
+    else:
+        tie_break = (m.is_nan, m.value, m.dataset_name, m.dataset_digest, m.model_id)
+    query = (
+        query.order_by(m.step, m.timestamp, *tie_break)
+        .limit(sa.bindparam("limit", type_=sa.BigInteger))
+        .offset(sa.bindparam("seen", type_=sa.BigInteger))
+    )
+    return driver_sql(query, dialect, (*names, "limit", "seen"))

@@ -3,6 +3,7 @@ registry tables into entities (the details of many models or versions in a few `
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import InvalidInput
 from shipyard.store import _sql_artifacts
-from shipyard.store._sql_common import IN_CHUNK, chunks, now_ms
+from shipyard.store._sql_common import IN_CHUNK, chunks, driver_sql, now_ms
 from shipyard.store.registry import ALL_ALIASES
 from shipyard.store.schema import (
     approval_policies,
@@ -162,24 +163,45 @@ def record_event(
     Times never go backwards within a model (a clock step back would otherwise reorder its
     history), so "which version held alias A at time T" has one answer.
     """
-    e = registry_events.c
-    last = conn.scalar(sa.select(sa.func.max(e.event_time)).where(e.model_id == model_id))
+    dialect = conn.dialect.name
+    last = conn.exec_driver_sql(_last_event_time(dialect), (model_id,)).scalar()
     when = max(now_ms(), last or 0)
-    conn.execute(
-        sa.insert(registry_events).values(
-            model_id=model_id,
-            model_name=name,
-            version=version,
-            alias=alias,
-            action=action.value,
-            from_value=None if from_value is None else str(from_value),
-            to_value=None if to_value is None else str(to_value),
-            user_id=user_id,
-            reason=reason,
-            event_time=when,
-        )
+    values = (
+        model_id,
+        name,
+        version,
+        alias,
+        action.value,
+        None if from_value is None else str(from_value),
+        None if to_value is None else str(to_value),
+        user_id,
+        reason,
+        when,
     )
+    conn.exec_driver_sql(_event_insert(dialect), values)
     return when
+
+
+_EVENT_COLUMNS = (
+    "model_id", "model_name", "version", "alias", "action",
+    "from_value", "to_value", "user_id", "reason", "event_time",
+)  # fmt: skip
+
+
+# Every registry write appends an event: compiled once per dialect, run through the driver.
+
+
+@functools.cache
+def _last_event_time(dialect: str) -> str:
+    e = registry_events.c
+    stmt = sa.select(sa.func.max(e.event_time)).where(e.model_id == sa.bindparam("model_id"))
+    return driver_sql(stmt, dialect, ("model_id",))
+
+
+@functools.cache
+def _event_insert(dialect: str) -> str:
+    stmt = sa.insert(registry_events).values({c: sa.bindparam(c) for c in _EVENT_COLUMNS})
+    return driver_sql(stmt, dialect, _EVENT_COLUMNS)
 
 
 # ---------------------------------------------------------------------------- rows -> entities
@@ -331,17 +353,30 @@ def model_events(conn: Connection, name: str) -> sa.ColumnElement[bool]:
 
 def package_files(conn: Connection, dialect: str, owner: str, path: str) -> list[Row[Any]]:
     """The index entries of file ``path`` or everything below folder ``path`` of ``owner``."""
-    ac = artifacts.c
-    where = _sql_artifacts._below(dialect, path)
     if path:
-        where = sa.or_(ac.path == path, where)
-    return list(
-        conn.execute(
-            sa.select(ac.path, ac.digest, ac.size)
-            .where(ac.owner_id == owner, where)
-            .order_by(_sql_artifacts._path(dialect))
+        values: tuple[str, ...] = (owner, path, path + "/", path + "0")
+    else:
+        values = (owner,)
+    return list(conn.exec_driver_sql(_package_files_select(dialect, bool(path)), values))
+
+
+@functools.cache
+def _package_files_select(dialect: str, below: bool) -> str:
+    # The file itself, or the paths strictly inside the folder (as _sql_artifacts._below:
+    # between "folder/" and "folder0", '0' following '/' in byte order).
+    ac = artifacts.c
+    key = _sql_artifacts._path(dialect)
+    query = sa.select(ac.path, ac.digest, ac.size).where(ac.owner_id == sa.bindparam("owner"))
+    names: tuple[str, ...] = ("owner",)
+    if below:
+        query = query.where(
+            sa.or_(
+                ac.path == sa.bindparam("path"),
+                sa.and_(key >= sa.bindparam("lower"), key < sa.bindparam("upper")),
+            )
         )
-    )
+        names += ("path", "lower", "upper")
+    return driver_sql(query.order_by(key), dialect, names)
 
 
 def tree_digest(files: Sequence[Row[Any]], root: str) -> str:

@@ -20,6 +20,7 @@ Conventions:
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 
@@ -36,6 +37,11 @@ from shipyard.entities import (
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
+
+HistoryRow = tuple[int, int, float, bool, str | None, str | None, str | None]
+"""One point of a metric's history as a plain tuple: ``(step, timestamp, value, is_nan,
+dataset_name, dataset_digest, model_id)``; ``value`` is 0 when ``is_nan`` (which may be an
+int, 0 or 1). See :meth:`TrackingStore.get_metric_history_rows`."""
 
 
 class TrackingStore(ABC):
@@ -174,6 +180,27 @@ class TrackingStore(ABC):
         page_token: str | None = None,
     ) -> Page[Metric]:
         """Every logged value of one metric, ordered by step then timestamp."""
+
+    def get_metric_history_rows(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[HistoryRow]:
+        """:meth:`get_metric_history` as :data:`HistoryRow` tuples, for code that turns long
+        histories into another form (the servers' JSON) and need not build an entity per point.
+
+        The SQL store reads them straight from the driver; this default converts the entities.
+        """
+        page = self.get_metric_history(run_id, key, max_results, page_token)
+        rows: list[HistoryRow] = []
+        for m in page.items:
+            nan = math.isnan(m.value)
+            value = 0.0 if nan else m.value
+            rows.append((m.step, m.timestamp, value, nan, m.dataset_name, m.dataset_digest,
+                         m.model_id))  # fmt: skip
+        return Page(rows, page.next_page_token)
 
     @abstractmethod
     def search_runs(

@@ -14,6 +14,10 @@ every store method:
   (PostgreSQL) is run again from the start a few times.
 * **Errors.** Database exceptions become :mod:`shipyard.errors` classes with a message that names
   the database (password hidden) and says what to do; SQLAlchemy exceptions never escape.
+* **No-wait transactions.** Inside :meth:`Database.no_wait` a SQLite transaction that meets
+  another writer's lock does not wait: it raises :class:`WouldBlock` at once, before anything
+  is written. The server uses it to run short logging calls on its event loop, where waiting
+  is not allowed, and runs the call again in a worker thread when it would block.
 
 Schema lifecycle (:func:`ensure_schema`): an empty database gets the tables of
 :mod:`shipyard.store.schema` and the revision :data:`~shipyard.store.schema.HEAD_REVISION` in one
@@ -29,7 +33,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,6 +62,16 @@ _FIRST_BACKOFF_S = 0.05
 _PG_SCHEMA_LOCK = 0x5348495059415244
 _PG_RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _SQLITE_LOCKED = ("database is locked", "database table is locked", "database schema is locked")
+_NO_WAIT: ContextVar[bool] = ContextVar("shipyard_db_no_wait", default=False)
+_BUSY_TIMEOUT_KEY = "shipyard_busy_timeout_ms"
+
+
+class WouldBlock(Exception):
+    """A transaction run inside :meth:`Database.no_wait` met a lock; nothing was written.
+
+    Not a :class:`~shipyard.errors.ShipyardError`: it never reaches a user. Run the same unit of
+    work again outside ``no_wait`` (in a thread that may wait)."""
+
 
 # Alembic's own bookkeeping table, declared here with Alembic's exact definition so that an
 # empty database can be stamped without importing Alembic. Not part of ``schema.metadata``.
@@ -151,6 +167,12 @@ def _sqlite_engine(parsed: sa.URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
+        # No-wait transactions fail at once on a lock; the others wait up to the busy timeout.
+        # The setting stays on the connection, so it is only sent when it changes.
+        busy_ms = 0 if _NO_WAIT.get() else SQLITE_BUSY_TIMEOUT_S * 1000
+        if conn.info.get(_BUSY_TIMEOUT_KEY, SQLITE_BUSY_TIMEOUT_S * 1000) != busy_ms:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
+            conn.info[_BUSY_TIMEOUT_KEY] = busy_ms
         write = conn.get_execution_options().get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
@@ -180,6 +202,24 @@ class Database:
         self.engine = create_engine(url, pool_size=pool_size)
         self.dialect: str = self.engine.dialect.name
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        database = self.engine.url.database or ""
+        self.supports_no_wait = self.dialect == "sqlite" and not (
+            database in ("", ":memory:") or database.startswith("file::memory:")
+        )
+        """Whether :meth:`no_wait` applies: a SQLite file (not PostgreSQL, whose waits are
+        network round trips and row locks, nor a shared in-memory database)."""
+
+    @staticmethod
+    @contextmanager
+    def no_wait() -> Iterator[None]:
+        """Within this block (on this thread or task), transactions on a database that
+        :attr:`supports_no_wait` raise :class:`WouldBlock` instead of waiting for a lock, and
+        are not retried. Elsewhere it changes nothing."""
+        token = _NO_WAIT.set(True)
+        try:
+            yield
+        finally:
+            _NO_WAIT.reset(token)
 
     def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` in a read transaction and return its result."""
@@ -206,6 +246,8 @@ class Database:
                 with engine.begin() as conn:
                     return fn(conn)
             except sa_exc.DBAPIError as exc:
+                if _NO_WAIT.get() and self.supports_no_wait and _is_transient(exc):
+                    raise WouldBlock(str(exc.orig)) from exc
                 if attempt + 1 < _RETRIES and _is_transient(exc):
                     time.sleep(delay * (1 + random.random()))
                     delay *= 2

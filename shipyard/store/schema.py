@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 
-HEAD_REVISION = "0005_pipelines"
+HEAD_REVISION = "0009_deployments"
 """The Alembic revision this code expects (kept equal to the migration head by a test)."""
 
 metadata = MetaData(
@@ -614,5 +614,261 @@ pipeline_events = Table(
     Column("payload", Text, nullable=False),  # JSON object
     Column("event_time", BigInteger, nullable=False),
     Index("ix_pipeline_events_kind", "kind", "event_id"),
+    sqlite_autoincrement=True,
+)
+
+# ---------------------------------------------------------------------------- security
+# Users (argon2 password hashes; NULL for users who only sign in through a trusted proxy), API
+# tokens (only the SHA-256 of the secret is stored), role grants per scope ("*" for the whole
+# workspace, "experiment:<id>", "model:<name>") and the append-only security audit log (no
+# foreign keys: it outlives the users it names).
+
+auth_users = Table(
+    "auth_users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(256), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=True),
+    Column("disabled", Boolean, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("auth_users.user_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(256), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("expiry_time", BigInteger, nullable=True),
+    Column("revoked_time", BigInteger, nullable=True),
+    Column("last_used_time", BigInteger, nullable=True),
+    Index("ix_auth_tokens_user", "user_id"),
+)
+
+auth_grants = Table(
+    "auth_grants",
+    metadata,
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("auth_users.user_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("scope", String(600), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_by", String(256), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Index("ix_auth_grants_scope", "scope"),
+)
+
+auth_audit = Table(
+    "auth_audit",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("event_time", BigInteger, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("subject", String(256), nullable=True),
+    Column("scope", String(600), nullable=True),
+    Column("role", String(16), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("remote_addr", String(64), nullable=True),
+    Column("detail", Text, nullable=True),  # JSON object
+    Index("ix_auth_audit_time", "event_time"),
+    sqlite_autoincrement=True,
+)
+
+
+# ---------------------------------------------------------------------------- deployments
+# Continuous deployment: one row per deployment (its policy, the controller's persisted state
+# machine and the traffic it wants served), and its append-only decision log (every transition
+# with the evidence: gate values and thresholds, analysis windows). ``revision`` increases with
+# every state write (compare-and-set between controllers); ``traffic_revision`` with every change
+# of the desired arms, which model servers poll.
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("model", String(256), nullable=False),
+    Column("policy", Text, nullable=False),  # JSON object: the deployment spec
+    Column("state", String(32), nullable=False),
+    Column("environment", String(64), nullable=True),
+    Column("stable_version", Integer, nullable=True),
+    Column("candidate_version", Integer, nullable=True),
+    Column("step", Integer, nullable=False),
+    Column("step_started", BigInteger, nullable=True),
+    Column("paused_state", String(32), nullable=True),
+    Column("context", Text, nullable=False),  # JSON object: watermarks, baselines, reasons
+    Column("traffic", Text, nullable=False),  # JSON object: {"arms": [...], "shadow": [...]}
+    Column("traffic_revision", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+deployment_events = Table(
+    "deployment_events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(250), nullable=False),
+    Column("event_time", BigInteger, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_state", String(32), nullable=True),
+    Column("to_state", String(32), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON object
+    Column("user_id", String(256), nullable=False),
+    Index("ix_deployment_events_deployment", "deployment", "event_id"),
+    sqlite_autoincrement=True,
+)
+
+
+# ---------------------------------------------------------------------------- features
+# Feature-store definitions, versioned: every apply that changes an entity, feature view,
+# on-demand view or feature service writes a new version (numbered from 1 per kind and name);
+# a version with a NULL spec records a removal. Materializations (append-only) hold each run's
+# window and the watermark incremental runs continue from. ``feature_training_sets`` is the
+# lineage edge "this dataset version is a training set built from this feature-view version"
+# (no foreign keys: the lineage outlives both).
+
+feature_definitions = Table(
+    "feature_definitions",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("spec", Text, nullable=True),  # JSON object; NULL: removed in this version
+    Column("digest", String(64), nullable=False),
+    Column("user_id", String(256), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+)
+
+feature_materializations = Table(
+    "feature_materializations",
+    metadata,
+    Column("materialization_id", Integer, primary_key=True, autoincrement=True),
+    Column("view", String(200), nullable=False),
+    Column("view_version", Integer, nullable=False),
+    Column("online_store", String(500), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=True),
+    Column("end_time", BigInteger, nullable=False),
+    Column("watermark", BigInteger, nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Index("ix_feature_materializations_view", "view", "online_store", "materialization_id"),
+    sqlite_autoincrement=True,
+)
+
+feature_training_sets = Table(
+    "feature_training_sets",
+    metadata,
+    Column("dataset", String(256), primary_key=True),
+    Column("dataset_version", Integer, primary_key=True),
+    Column("view", String(200), primary_key=True),
+    Column("view_version", Integer, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Index("ix_feature_training_sets_view", "view", "view_version"),
+)
+
+# ---------------------------------------------------------------------------- monitoring
+# Monitors (reference + windows of one endpoint's prediction log), their per-window results,
+# alert rules over those results and the alert history. ``spec`` and ``metrics`` are JSON; the
+# reference profile is stored once so the reference is never rescanned. Results go with their
+# monitor; alerts have no foreign keys (the history outlives rules and monitors).
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("monitor_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("endpoint", String(250), nullable=False),
+    Column("model", String(500), nullable=True),
+    Column("deployment", String(250), nullable=True),
+    Column("spec", Text, nullable=False),  # JSON object: reference, window, task, tests...
+    Column("reference_profile", Text, nullable=True),  # JSON Profile
+    Column("enabled", Boolean, nullable=False),
+    Column("watermark", BigInteger, nullable=True),  # end (ms) of the last window computed
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_run_time", BigInteger, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column("result_id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "monitor_id",
+        Integer,
+        ForeignKey("monitors.monitor_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("num_rows", Integer, nullable=False),
+    Column("metrics", Text, nullable=False),  # JSON object: metric name -> number
+    Column("details", Text, nullable=False),  # JSON object: drift report, performance, health
+    Column("computed_time", BigInteger, nullable=False),
+    Index("ix_monitor_results_monitor_window", "monitor_id", "window_end"),
+    sqlite_autoincrement=True,
+)
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("rule_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("monitor", String(250), nullable=False),
+    Column("metric", String(250), nullable=False),
+    Column("operator", String(4), nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("consecutive", Integer, nullable=False),
+    Column("cooldown_s", Integer, nullable=False),
+    Column("sinks", Text, nullable=False),  # JSON list of {"kind": ..., ...}
+    Column("action", String(16), nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    # Evaluation state, moved under compare-and-set on ``last_result_id``.
+    Column("last_result_id", Integer, nullable=True),
+    Column("breach_count", Integer, nullable=False),
+    Column("in_breach", Boolean, nullable=False),
+    Column("last_fired_time", BigInteger, nullable=True),
+    Index("ix_alert_rules_monitor", "monitor"),
+    sqlite_autoincrement=True,
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", Integer, primary_key=True, autoincrement=True),
+    Column("rule_id", Integer, nullable=False),
+    Column("rule", String(250), nullable=False),
+    Column("monitor", String(250), nullable=False),
+    Column("metric", String(250), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=False),
+    Column("result_id", Integer, nullable=True),
+    Column("status", String(16), nullable=False),  # open, acknowledged, resolved
+    Column("fired_time", BigInteger, nullable=False),
+    Column("resolved_time", BigInteger, nullable=True),
+    Column("acknowledged_by", String(256), nullable=True),
+    Column("acknowledged_time", BigInteger, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("payload", Text, nullable=False),  # JSON object sent to the sinks
+    Column("deliveries", Text, nullable=False),  # JSON list: each sink's outcome
+    Index("ix_alerts_rule", "rule", "alert_id"),
+    Index("ix_alerts_status", "status", "alert_id"),
     sqlite_autoincrement=True,
 )

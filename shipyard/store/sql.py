@@ -51,7 +51,12 @@ from shipyard.store._sql_common import (
     run_info,
     upsert,
 )
-from shipyard.store.base import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, TrackingStore
+from shipyard.store.base import (
+    DEFAULT_EXPERIMENT_ID,
+    DEFAULT_EXPERIMENT_NAME,
+    HistoryRow,
+    TrackingStore,
+)
 from shipyard.store.db import Database, ensure_schema
 from shipyard.store.schema import (
     datasets,
@@ -157,20 +162,35 @@ class SqlTrackingStore(TrackingStore):
     def _run_row(self, conn: Connection, run_id: str) -> Row[Any]:
         row = conn.execute(sa.select(*RUN_COLUMNS).where(_r.run_id == run_id)).first()
         if row is None:
-            raise errors.NotFound(
-                f"Run {run_id} does not exist. Check the id, or find runs with "
-                "`shipyard runs list`."
-            )
+            raise self._run_missing(run_id)
         return row
 
     def _active_run_row(self, conn: Connection, run_id: str) -> Row[Any]:
         row = self._run_row(conn, run_id)
         if row.lifecycle_stage != ACTIVE:
-            raise errors.InvalidState(
-                f"Run {run_id} is deleted, so nothing can be logged to it. Restore it with "
-                f"`shipyard runs restore {run_id}`, or log to another run."
-            )
+            raise self._run_deleted(run_id)
         return row
+
+    def _check_active_run(self, conn: Connection, run_id: str) -> None:
+        """:meth:`_active_run_row` for the logging path: one lean read, no row returned."""
+        stage = _sql_logging.run_stage(conn, self._dialect, run_id)
+        if stage is None:
+            raise self._run_missing(run_id)
+        if stage != ACTIVE:
+            raise self._run_deleted(run_id)
+
+    @staticmethod
+    def _run_missing(run_id: str) -> errors.NotFound:
+        return errors.NotFound(
+            f"Run {run_id} does not exist. Check the id, or find runs with `shipyard runs list`."
+        )
+
+    @staticmethod
+    def _run_deleted(run_id: str) -> errors.InvalidState:
+        return errors.InvalidState(
+            f"Run {run_id} is deleted, so nothing can be logged to it. Restore it with "
+            f"`shipyard runs restore {run_id}`, or log to another run."
+        )
 
     @staticmethod
     def _name_taken(name: str, row: Row[Any, Any]) -> errors.AlreadyExists:
@@ -606,11 +626,11 @@ class SqlTrackingStore(TrackingStore):
         tag_values = self._checked_tags(tags)
         metric_rows = [_sql_logging.metric_row(run_id, m) for m in metrics]
         if not (param_values or tag_values or metric_rows):
-            self._db.read(lambda c: self._active_run_row(c, run_id))
+            self._db.read(lambda c: self._check_active_run(c, run_id))
             return
 
         def tx(conn: Connection) -> None:
-            self._active_run_row(conn, run_id)
+            self._check_active_run(conn, run_id)
             if param_values:
                 _sql_logging.insert_params(conn, self._dialect, run_id, param_values)
             if tag_values:
@@ -667,6 +687,16 @@ class SqlTrackingStore(TrackingStore):
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> Page[Metric]:
+        page = self.get_metric_history_rows(run_id, key, max_results, page_token)
+        return Page(_sql_logging.history_metrics(key, page.items), page.next_page_token)
+
+    def get_metric_history_rows(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[HistoryRow]:
         validation.run_id(run_id)
         validation.key(key, "metric key")
         limit = (
@@ -684,9 +714,10 @@ class SqlTrackingStore(TrackingStore):
                     "page_token is not a metric history token; leave it out to start over."
                 ) from None
 
-        def tx(conn: Connection) -> Page[Metric]:
-            self._run_row(conn, run_id)
-            return _sql_logging.history_page(conn, run_id, key, limit, after)
+        def tx(conn: Connection) -> Page[HistoryRow]:
+            if _sql_logging.run_stage(conn, self._dialect, run_id) is None:
+                raise self._run_missing(run_id)
+            return _sql_logging.history_page(conn, self._dialect, run_id, key, limit, after)
 
         return self._db.read(tx)
 

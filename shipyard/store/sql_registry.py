@@ -13,8 +13,10 @@ change appends an audit event in the same transaction as the change.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +35,7 @@ from shipyard.entities import (
 )
 from shipyard.store import _sql_artifacts, filters
 from shipyard.store import _sql_registry_common as rules
-from shipyard.store._sql_common import decode_token, encode_token, now_ms, upsert
+from shipyard.store._sql_common import decode_token, driver_sql, encode_token, now_ms, upsert
 from shipyard.store._sql_registry_common import (
     load_models,
     load_versions,
@@ -376,42 +378,41 @@ class SqlRegistryStore(RegistryStore):
                     f"a version of {name!r}. Log the model first (shipyard.log_model), or check "
                     "the path in the source URI."
                 )
-            model = conn.execute(
-                sa.select(_m.model_id).where(_m.name == name)
-            ).first() or self._insert_model(conn, name, None, {}, user_id, if_missing=True)
+            # The statements of this hot path run through the driver (see _registration_sql).
+            sql = _registration_sql(self._dialect)
+            model = conn.exec_driver_sql(sql.model_id, (name,)).first() or self._insert_model(
+                conn, name, None, {}, user_id, if_missing=True
+            )
             now = now_ms()
             # The row lock taken by this UPDATE serializes concurrent registrations (PostgreSQL);
             # SQLite's write transactions are serialized already.
-            next_version = conn.execute(
-                sa.update(registered_models)
-                .where(_m.model_id == model.model_id)
-                .values(next_version=_m.next_version + 1, last_updated_time=now)
-                .returning(_m.next_version)
+            next_version = conn.exec_driver_sql(
+                sql.next_version, (now, model.model_id)
             ).scalar_one()
             version = int(next_version) - 1
             digest = rules.tree_digest(files, path)
-            conn.execute(
-                sa.insert(artifacts),
-                [{"owner_id": storage_owner, "path": f.path, "digest": f.digest,
-                  "size": f.size, "created_time": now} for f in files],
-            )  # fmt: skip
-            conn.execute(
-                sa.insert(model_versions).values(
-                    model_id=model.model_id,
-                    version=version,
-                    source=source,
-                    run_id=run_id,
-                    status=ModelVersionStatus.READY.value,
-                    status_message=None,
-                    description=description,
-                    user_id=user_id,
-                    creation_time=now,
-                    last_updated_time=now,
-                    current_stage=ModelStage.NONE.value,
-                    storage_owner=storage_owner,
-                    storage_path=path,
-                    content_digest=digest,
-                )
+            conn.exec_driver_sql(
+                sql.copy_files,
+                [(storage_owner, f.path, f.digest, f.size, now) for f in files],
+            )
+            conn.exec_driver_sql(
+                sql.version,
+                (
+                    model.model_id,
+                    version,
+                    source,
+                    run_id,
+                    ModelVersionStatus.READY.value,
+                    None,
+                    description,
+                    user_id,
+                    now,
+                    now,
+                    ModelStage.NONE.value,
+                    storage_owner,
+                    path,
+                    digest,
+                ),
             )
             if tag_values:
                 conn.execute(
@@ -899,3 +900,43 @@ class SqlRegistryStore(RegistryStore):
             return Page([rules.event_entity(r) for r in rows[:limit]], token)
 
         return self._db.read(tx)
+
+
+@dataclass(frozen=True, slots=True)
+class _RegistrationSql:
+    """The statements of :meth:`SqlRegistryStore.create_model_version`, compiled for the driver
+    (:func:`~shipyard.store._sql_common.driver_sql`): registering is the registry's hot path."""
+
+    model_id: str
+    next_version: str
+    copy_files: str
+    version: str
+
+
+@functools.cache
+def _registration_sql(dialect: str) -> _RegistrationSql:
+    bind = sa.bindparam
+    bump = (
+        sa.update(registered_models)
+        .where(_m.model_id == bind("model_id"))
+        .values(
+            next_version=_m.next_version + sa.literal_column("1"), last_updated_time=bind("now")
+        )
+        .returning(_m.next_version)
+    )
+    file_columns = ("owner_id", "path", "digest", "size", "created_time")
+    version_columns = tuple(c.name for c in model_versions.c)
+    return _RegistrationSql(
+        model_id=driver_sql(
+            sa.select(_m.model_id).where(_m.name == bind("name")), dialect, ("name",)
+        ),
+        next_version=driver_sql(bump, dialect, ("now", "model_id")),
+        copy_files=driver_sql(
+            sa.insert(artifacts).values({c: bind(c) for c in file_columns}), dialect, file_columns
+        ),
+        version=driver_sql(
+            sa.insert(model_versions).values({c: bind(c) for c in version_columns}),
+            dialect,
+            version_columns,
+        ),
+    )

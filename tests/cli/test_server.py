@@ -148,13 +148,30 @@ def test_options_reach_the_runner(shipyard: Shipyard, fake_runner: list[dict[str
     assert call["settings"].home == shipyard.home.absolute()
 
 
-def test_all_interfaces_warns(shipyard: Shipyard, fake_runner: list[dict[str, Any]]) -> None:
+def test_all_interfaces_require_auth(shipyard: Shipyard, fake_runner: list[dict[str, Any]]) -> None:
     result = shipyard("server", "--host", "0.0.0.0")
+    assert result.stderr == ""
+    assert fake_runner[0]["host"] == "0.0.0.0"
+    assert fake_runner[0]["settings"].auth == "on"
+
+
+def test_loopback_keeps_auth_off_unless_asked(
+    shipyard: Shipyard, fake_runner: list[dict[str, Any]]
+) -> None:
+    shipyard("server")
+    shipyard("server", "--auth", "on")
+    assert [c["settings"].auth for c in fake_runner] == ["off", "on"]
+
+
+def test_all_interfaces_with_auth_off_warns(
+    shipyard: Shipyard, fake_runner: list[dict[str, Any]]
+) -> None:
+    result = shipyard("server", "--host", "0.0.0.0", "--auth", "off")
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("Warning: listening on 0.0.0.0")
-    assert "authentication is not enabled" in lines[0]
-    assert fake_runner[0]["host"] == "0.0.0.0"
+    assert "authentication was turned off" in lines[0]
+    assert fake_runner[0]["settings"].auth == "off"
 
 
 def test_remote_tracking_uri_is_refused(

@@ -58,14 +58,21 @@ class LiveServer:
         return self.log.read_text(errors="replace")
 
 
-def start_server(root: Path, *, workers: int = 1, timeout: float = 30.0) -> LiveServer:
+def start_server(
+    root: Path,
+    *,
+    workers: int = 1,
+    timeout: float = 30.0,
+    env_extra: dict[str, str] | None = None,
+) -> LiveServer:
     """Start ``python -m shipyard.server.runner`` with a workspace under ``root``; wait for
-    ``/health``."""
+    ``/health``. ``env_extra`` adds variables (``SHIPYARD_AUTH``...) to its environment."""
     home = root / "home"
     log = root / "server.log"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "MLFLOW_"))}
     env["SHIPYARD_HOME"] = str(home)
+    env.update(env_extra or {})
     cmd = [
         sys.executable,
         "-m",
@@ -81,7 +88,7 @@ def start_server(root: Path, *, workers: int = 1, timeout: float = 30.0) -> Live
     ]
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    with open(log, "wb") as log_file:
+    with open(log, "ab") as log_file:
         proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=log_file, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while True:

@@ -111,7 +111,7 @@ def test_every_api_route_declares_a_permission(workspace: Workspace) -> None:
     routes = [r for r in create_app(workspace).routes if isinstance(r, ApiRoute)]
     assert routes
     for route in routes:
-        assert route.spec.action in ("read", "write", "admin")
+        assert route.spec.action in ("read", "write", "deploy", "admin")
         assert route.spec.resource
         if route.spec.path.startswith("/api/v1/admin/"):
             assert route.spec.action == "admin", route.spec.path

@@ -1,7 +1,7 @@
-"""Many processes writing one SQLite workspace at once: every write lands, none sees "locked".
+"""Many processes writing one workspace at once: every write lands, none sees "locked".
 
-The writers open a workspace that does not exist yet at the same moment (so they also race to
-create the schema), then create runs and log params, tags and metrics through ``log_batch`` and single
+32 writers on SQLite and on PostgreSQL. The writers open a workspace that does not exist yet at
+the same moment (so they also race to create the schema), then create runs and log params, tags and metrics through ``log_batch`` and single
 calls, each to its own runs and all to one shared run. Processes come from a fork server that
 has imported Shipyard once, so 16 of them start in well under a second.
 """
@@ -21,7 +21,7 @@ from shipyard.entities import Metric
 from shipyard.store.sql import SqlTrackingStore
 from shipyard.workspace import Workspace
 
-PROCESSES = 16
+PROCESSES = 32
 RUNS_PER_PROCESS = 3
 BATCHES_PER_RUN = 4
 METRICS_PER_BATCH = 20
@@ -35,18 +35,20 @@ def ctx() -> ForkServerContext:
     return context
 
 
-def _settings(home: str) -> Settings:
-    return Settings.from_env({}, home=Path(home))
+def _settings(home: str, tracking_uri: str | None = None) -> Settings:
+    return Settings.from_env({}, home=Path(home), tracking_uri=tracking_uri)
 
 
-def _writer(index: int, home: str, shared: Any, barrier: Any, results: Any) -> None:
+def _writer(
+    index: int, home: str, shared: Any, barrier: Any, results: Any, uri: str | None = None
+) -> None:
     """One process's writes; puts ``(index, run ids, None)`` or ``(index, [], traceback)``.
 
     Writer 0 creates the shared run and leaves its id in ``shared`` for the others.
     """
     try:
         barrier.wait(timeout=60)
-        with Workspace.open(_settings(home)) as ws:
+        with Workspace.open(_settings(home, uri)) as ws:
             store = ws.store
             if index == 0:
                 shared.value = store.create_run("0", run_name="shared").info.run_id.encode()
@@ -84,15 +86,28 @@ def _writer(index: int, home: str, shared: Any, barrier: Any, results: Any) -> N
 
 
 @pytest.mark.slow
-def test_sixteen_processes_write_one_sqlite_workspace(
+def test_thirty_two_processes_write_one_sqlite_workspace(
     ctx: ForkServerContext, tmp_path: Path
 ) -> None:
     home = tmp_path / "ws"  # does not exist yet: the writers race to create it
+    _write_concurrently(ctx, str(home), None)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_thirty_two_processes_write_one_postgres_workspace(
+    ctx: ForkServerContext, tmp_path: Path, postgres_uri: str
+) -> None:
+    # An empty database: the writers race to create the schema there too.
+    _write_concurrently(ctx, str(tmp_path / "ws"), postgres_uri)
+
+
+def _write_concurrently(ctx: ForkServerContext, home: str, uri: str | None) -> None:
     barrier = ctx.Barrier(PROCESSES)
     results = ctx.Queue()
     shared = ctx.Array("c", 32)
     procs = [
-        ctx.Process(target=_writer, args=(i, str(home), shared, barrier, results))
+        ctx.Process(target=_writer, args=(i, home, shared, barrier, results, uri))
         for i in range(PROCESSES)
     ]
     for p in procs:
@@ -107,7 +122,7 @@ def test_sixteen_processes_write_one_sqlite_workspace(
 
     runs_by_writer = {i: run_ids for i, run_ids, _ in outcomes}
     assert sorted(runs_by_writer) == list(range(PROCESSES))
-    store = SqlTrackingStore(_settings(str(home)).tracking_uri)
+    store = SqlTrackingStore(_settings(home, uri).tracking_uri)
     try:
         shared_run = shared.value.decode()
         found = store.search_runs(["0"], max_results=1000)

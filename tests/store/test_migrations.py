@@ -216,3 +216,178 @@ def test_a_database_missing_its_tables_says_to_upgrade(tmp_path: Path) -> None:
         _execute(url, "DROP TABLE latest_metrics")
         with pytest.raises(errors.MigrationRequired, match="`shipyard db upgrade`"):
             store.search_runs(["0"], order_by=["metrics.m DESC"])
+
+
+# ---------------------------------------------------------------------------- upgrades keep data
+
+
+def _rows_by_table(url: str, tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of ``tables``, restricted to the columns the oldest revision had, sorted."""
+    engine = db.create_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            out = {}
+            for name, columns in tables_at_oldest.items():
+                if name not in tables:
+                    continue
+                cols = ", ".join(f'"{c}"' for c in columns)
+                rows = conn.execute(sa.text(f'SELECT {cols} FROM "{name}"')).all()
+                out[name] = sorted((tuple(r) for r in rows), key=repr)
+            return out
+    finally:
+        engine.dispose()
+
+
+tables_at_oldest: dict[str, list[str]] = {}
+
+
+def _fill_oldest(url: str, runs: int = 40) -> None:
+    """Rows in every table of revision 0001, written with SQL against that revision's schema."""
+    engine = db.create_engine(url, pool_size=1)
+    t0 = 1_700_000_000_000
+    try:
+        with engine.execution_options(shipyard_write=True).begin() as conn:
+            inspector = sa.inspect(conn)
+            for name in inspector.get_table_names():
+                if name != "alembic_version":
+                    tables_at_oldest[name] = [c["name"] for c in inspector.get_columns(name)]
+            meta = sa.MetaData()
+            meta.reflect(conn)
+            t = meta.tables
+            conn.execute(
+                t["experiments"].insert(),
+                [
+                    {
+                        "experiment_id": i,
+                        "name": name,
+                        "artifact_location": f"shipyard-artifacts:/{i}",
+                        "lifecycle_stage": "active",
+                        "creation_time": t0,
+                        "last_update_time": t0,
+                    }
+                    for i, name in ((0, "Default"), (1, "old-exp"))
+                ],
+            )
+            conn.execute(
+                t["experiment_tags"].insert(),
+                [{"experiment_id": 1, "key": "team", "value": "search"}],
+            )
+            conn.execute(
+                t["datasets"].insert(),
+                [
+                    {
+                        "dataset_id": 1,
+                        "experiment_id": 1,
+                        "name": "train",
+                        "digest": "abc123",
+                        "source_type": "local",
+                        "source": "/data/train.csv",
+                        "schema": "{}",
+                        "profile": None,
+                    }
+                ],
+            )
+            run_rows, params, tags, metrics, latest, inputs, artifacts = [], [], [], [], [], [], []
+            for r in range(runs):
+                run_id = f"{r:032x}"
+                run_rows.append(
+                    {
+                        "run_id": run_id,
+                        "experiment_id": 1,
+                        "run_name": f"run-{r}",
+                        "user_id": "old-user",
+                        "status": "FINISHED",
+                        "start_time": t0 + r,
+                        "end_time": t0 + r + 10,
+                        "lifecycle_stage": "deleted" if r == 0 else "active",
+                        "artifact_uri": f"shipyard-artifacts:/1/{run_id}",
+                        "parent_run_id": None,
+                        "deleted_time": t0 if r == 0 else None,
+                    }
+                )
+                params += [
+                    {"run_id": run_id, "key": f"p{k}", "value": f"{r}-{k}"} for k in range(3)
+                ]
+                tags.append({"run_id": run_id, "key": "mlflow.user", "value": "old-user"})
+                for step in range(5):
+                    nan = r == 1 and step == 4
+                    metrics.append(
+                        {
+                            "run_id": run_id,
+                            "key": "loss",
+                            "step": step,
+                            "timestamp": t0 + step,
+                            "value": 0.0 if nan else 1.0 / (step + 1),
+                            "is_nan": nan,
+                            "dataset_name": "train" if step == 0 else None,
+                            "dataset_digest": "abc123" if step == 0 else None,
+                            "model_id": None,
+                        }
+                    )
+                latest.append(
+                    {
+                        "run_id": run_id,
+                        "key": "loss",
+                        "step": 4,
+                        "timestamp": t0 + 4,
+                        "value": 0.0 if r == 1 else 0.2,
+                        "is_nan": r == 1,
+                    }
+                )
+                inputs.append({"run_id": run_id, "dataset_id": 1, "tags": "{}"})
+                artifacts.append(
+                    {
+                        "owner_id": run_id,
+                        "path": "model/MLmodel",
+                        "digest": f"{r:064x}",
+                        "size": 100 + r,
+                        "created_time": t0,
+                    }
+                )
+            conn.execute(t["runs"].insert(), run_rows)
+            for table, rows in (
+                ("params", params),
+                ("tags", tags),
+                ("metrics", metrics),
+                ("latest_metrics", latest),
+                ("run_inputs", inputs),
+                ("artifacts", artifacts),
+            ):
+                conn.execute(t[table].insert(), rows)
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_from_the_oldest_revision_with_data_loses_nothing(db_url: str) -> None:
+    oldest = _revision_chain()[0]
+    assert oldest == "0001_initial"
+    db.upgrade(db_url, oldest)
+    _fill_oldest(db_url)
+    before = _rows_by_table(db_url, list(tables_at_oldest))
+    assert sum(len(rows) for rows in before.values()) > 500
+
+    db.upgrade(db_url)
+    assert db.current_revision(db_url) == schema.HEAD_REVISION
+    assert _diffs(db_url) == []
+    assert _rows_by_table(db_url, list(tables_at_oldest)) == before
+
+    # And the code reads the old rows as it reads its own.
+    with SqlTrackingStore(db_url) as store:
+        found = store.search_runs(["1"], max_results=1000)
+        assert len(found.items) == 39  # run 0 was deleted
+        run = store.get_run(f"{5:032x}")
+        assert run.data.params == {"p0": "5-0", "p1": "5-1", "p2": "5-2"}
+        assert run.data.metrics["loss"].value == 0.2
+        assert [m.step for m in store.get_metric_history(run.info.run_id, "loss").items] == [
+            0,
+            1,
+            2,
+            3,
+            4,
+        ]
+        nan_run = store.get_run(f"{1:032x}")
+        assert nan_run.data.metrics["loss"].value != nan_run.data.metrics["loss"].value  # NaN
+        assert store.get_experiment("1").tags == {"team": "search"}
+        new_run = store.create_run("1").info.run_id
+        store.log_batch(new_run, params={"after": "upgrade"})
+        assert store.get_run(new_run).data.params == {"after": "upgrade"}

@@ -109,3 +109,121 @@ def test_sigkill_loses_no_flushed_metric_and_no_partial_artifact(tmp_path: Path)
         # A new writer can use the workspace straight away.
         ws.store.log_batch(run_id, params={"after": "crash"})
         assert ws.store.get_run(run_id).data.params["after"] == "crash"
+
+
+# ------------------------------------------------------------------------------ the server killed
+
+HTTP_WRITER = textwrap.dedent(
+    """
+    import sys, httpx
+    url, name = sys.argv[1], sys.argv[2]
+    with httpx.Client(base_url=url, timeout=10) as http:
+        try:
+            while True:
+                run = http.post("/api/v1/runs", json={"experiment_id": "0", "run_name": name})
+                run.raise_for_status()
+                run_id = run.json()["run"]["info"]["run_id"]
+                for batch in range(4):
+                    body = {
+                        "params": {f"b{batch}_p{k}": name for k in range(10)},
+                        "metrics": [
+                            {"key": f"b{batch}_m{k}", "value": k, "timestamp": 1, "step": batch}
+                            for k in range(20)
+                        ],
+                    }
+                    http.post(f"/api/v1/runs/{run_id}/batch", json=body).raise_for_status()
+                    print("ack", run_id, batch, flush=True)
+        except (httpx.HTTPError, OSError):
+            pass  # the server went away
+    """
+)
+WRITERS = 4
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_server_and_of_http_writers_loses_no_acknowledged_write(
+    tmp_path: Path,
+) -> None:
+    """Writers log batches over HTTP; one writer is killed mid-stream, then the server is
+    killed under all of them. After a restart every acknowledged batch is there, whole, and
+    no batch is visible in part."""
+    import httpx
+
+    from tests.server.conftest import start_server
+
+    live = start_server(tmp_path, timeout=60)
+    server, url, home, log = live.process, live.url, live.home, live.log
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", HTTP_WRITER, url, f"w{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(WRITERS)
+    ]
+    acked: set[tuple[str, int]] = set()
+    killed = 0
+    try:
+        # Let every writer get acknowledgements, kill writer 0 mid-stream, then the server.
+        for i, proc in enumerate(writers):
+            assert proc.stdout is not None
+            for _ in range(12 if i else 6):
+                line = proc.stdout.readline()
+                assert line.startswith("ack"), proc.stderr.read() if proc.stderr else line
+                _, run_id, batch = line.split()
+                acked.add((run_id, int(batch)))
+        os.kill(writers[0].pid, signal.SIGKILL)
+        killed += 1
+        time.sleep(0.2)
+        os.kill(server.pid, signal.SIGKILL)
+        killed += 1
+        server.wait()
+        for proc in writers[1:]:
+            out, _ = proc.communicate(timeout=60)
+            for line in out.splitlines():
+                if line.startswith("ack"):
+                    _, run_id, batch = line.split()
+                    acked.add((run_id, int(batch)))
+        writers[0].wait()
+    finally:
+        for proc in (server, *writers):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for proc in writers:
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+    with sqlite3.connect(home / "shipyard.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    live = start_server(tmp_path, timeout=60)
+    server, url = live.process, live.url
+    try:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            found = http.post(
+                "/api/v1/runs/search", json={"experiment_ids": ["0"], "max_results": 1000}
+            ).json()["runs"]
+            runs = {r["info"]["run_id"]: r for r in found}
+            checked = 0
+            for run_id, batch in acked:
+                params = {p: v for p, v in runs[run_id]["data"]["params"].items()}
+                assert {f"b{batch}_p{k}" for k in range(10)} <= set(params)
+                checked += 1
+            for run in runs.values():
+                params = run["data"]["params"]
+                metrics = run["data"]["metrics"]
+                for batch in range(4):
+                    have_p = sum(f"b{batch}_p{k}" in params for k in range(10))
+                    have_m = sum(f"b{batch}_m{k}" in metrics for k in range(20))
+                    assert (have_p, have_m) in ((0, 0), (10, 20)), (run["info"]["run_id"], batch)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(
+        f"\ncrash safety: {killed} processes killed (1 HTTP writer, the server), "
+        f"{checked} acknowledged batches checked ({checked * 30} writes) over {len(runs)} runs"
+    )
+    assert checked >= 40
+    assert "Traceback" not in log.read_text(errors="replace")

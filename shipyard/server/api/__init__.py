@@ -11,6 +11,8 @@ module                     resource
 :mod:`.model_versions`     model versions, their tags, approvals, search, lineage by dataset
 :mod:`.model_files`        the files of model versions (read-only, streamed download)
 :mod:`.admin`              the artifact index and garbage-collection lists (admin only)
+:mod:`.deployments`        deployments: controller state, traffic, timeline; promote/rollback
+:mod:`.security`           users, API tokens, role grants and the audit log (``/api/v1/auth``)
 =========================  ==================================================================
 """
 
@@ -29,12 +31,14 @@ def routes(ws: Workspace) -> list[BaseRoute]:
     from shipyard.server.api import (
         admin,
         artifacts,
+        deployments,
         experiments,
         metrics,
         model_files,
         model_versions,
         models,
         runs,
+        security,
     )
 
     out: list[BaseRoute] = []
@@ -47,6 +51,8 @@ def routes(ws: Workspace) -> list[BaseRoute]:
         model_versions,
         model_files,
         admin,
+        security,
+        deployments,
     ):
         out += module.routes(ws)
     return out

@@ -41,6 +41,7 @@ from shipyard.server.api.schemas import (
     ref,
 )
 from shipyard.server.routing import ApiRouter, QueryParam
+from shipyard.store.base import HistoryRow
 
 if TYPE_CHECKING:
     from shipyard.workspace import Workspace
@@ -142,26 +143,34 @@ async def get_metric_history(request: Request, ws: Workspace) -> Response:
     max_results = validation.max_results(n, HISTORY_PAGE_LIMIT)
     page_token = optional_str(q, "page_token") or None
     result = await run_in_threadpool(
-        ws.store.get_metric_history, run_id, key, max_results, page_token
+        ws.store.get_metric_history_rows, run_id, key, max_results, page_token
     )
     return json_response(history_columns(key, result.items, result.next_page_token))
 
 
-def history_columns(key: str, points: list[Metric], next_page_token: str | None) -> dict[str, Any]:
-    """The columnar JSON form of a page of metric points."""
+def history_columns(
+    key: str, rows: list[HistoryRow], next_page_token: str | None
+) -> dict[str, Any]:
+    """The columnar JSON form of a page of metric points (the store's :data:`HistoryRow`)."""
+    steps, timestamps, values, nans, names, digests, models = (
+        map(list, zip(*rows, strict=True)) if rows else ([], [], [], [], [], [], [])
+    )
     out: dict[str, Any] = {
         "key": key,
-        "steps": [p.step for p in points],
-        "timestamps": [p.timestamp for p in points],
-        "values": [v if v - v == 0 else finite_or_str(v) for v in (p.value for p in points)],
+        "steps": steps,
+        "timestamps": timestamps,
+        # v - v == 0 only for finite floats (the common case, tested without a call).
+        "values": [
+            v if not n and v - v == 0 else ("NaN" if n else finite_or_str(v))
+            for v, n in zip(values, nans, strict=True)
+        ],
     }
-    for column, attr in (
-        ("dataset_names", "dataset_name"),
-        ("dataset_digests", "dataset_digest"),
-        ("model_ids", "model_id"),
+    for column, items in (
+        ("dataset_names", names),
+        ("dataset_digests", digests),
+        ("model_ids", models),
     ):
-        values = [getattr(p, attr) for p in points]
-        if any(v is not None for v in values):
-            out[column] = values
+        if any(v is not None for v in items):
+            out[column] = items
     out["next_page_token"] = next_page_token
     return out

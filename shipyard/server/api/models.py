@@ -47,7 +47,7 @@ from shipyard.server.api.schemas import (
     page,
     ref,
 )
-from shipyard.server.auth import authorize, principal_of
+from shipyard.server.auth import authorize, authorize_alias_move, principal_of
 from shipyard.server.routing import ApiRouter, QueryParam
 from shipyard.store.registry import ALL_ALIASES
 
@@ -372,6 +372,7 @@ async def set_alias(request: Request, ws: Workspace) -> Response:
     version, moving it if it points elsewhere. Refused with 409 ``APPROVAL_REQUIRED`` when the
     model's approval policy asks for more distinct approvals than the version has."""
     name, alias = name_of(request), request.path_params["alias"]
+    await authorize_alias_move(request, name, alias)
     body = await read_json_object(request)
     version = require_int(body, "version")
     user_id, reason = user_of(request, body), reason_of(body)
@@ -408,6 +409,7 @@ async def get_model_version_by_alias(request: Request, ws: Workspace) -> Respons
 async def delete_alias(request: Request, ws: Workspace) -> Response:
     """Remove an alias (the version stays)."""
     name, alias, q = name_of(request), request.path_params["alias"], query(request)
+    await authorize_alias_move(request, name, alias)
     user_id, reason = user_of(request, q), reason_of(q)
     await run_in_threadpool(
         lambda: ws.registry.delete_alias(name, alias, user_id=user_id, reason=reason)

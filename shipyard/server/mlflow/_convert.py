@@ -31,6 +31,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import InvalidInput
 from shipyard.server.mlflow._wire import Args
+from shipyard.store.base import HistoryRow
 from shipyard.validation import INT64_MAX, INT64_MIN
 
 _isfinite = math.isfinite
@@ -131,6 +132,29 @@ def metrics(items: Iterable[Metric], run_id: str | None = None) -> list[dict[str
             append(d)
         else:
             append(metric(m, run_id))
+    return out
+
+
+def history_rows(key: str, rows: Iterable[HistoryRow], run_id: str) -> list[dict[str, Any]]:
+    """Metric messages for the points of a history page (``TrackingStore.get_metric_history_rows``),
+    built straight from the store's tuples: a page holds up to 25,000 points."""
+    out: list[dict[str, Any]] = []
+    append = out.append
+    for step, timestamp, value, is_nan, ds_name, ds_digest, model_id in rows:
+        d: dict[str, Any] = {
+            "key": key,
+            "value": "NaN" if is_nan else (value if value - value == 0 else double(value)),
+            "timestamp": timestamp,
+            "step": step,
+        }
+        if ds_name is not None:
+            d["dataset_name"] = ds_name
+        if ds_digest is not None:
+            d["dataset_digest"] = ds_digest
+        if model_id is not None:
+            d["model_id"] = model_id
+        d["run_id"] = run_id
+        append(d)
     return out
 
 

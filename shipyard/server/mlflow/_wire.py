@@ -25,7 +25,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.errors import InvalidInput
-from shipyard.server._http_util import DEFAULT_MAX_JSON_BYTES, parse_json_object, read_body
+from shipyard.server._http_util import (
+    DEFAULT_MAX_JSON_BYTES,
+    can_write_inline,
+    parse_json_object,
+    read_body,
+    run_short_write,
+)
 from shipyard.server.auth import Action, authorize, principal_of
 from shipyard.validation import INT64_MAX, INT64_MIN
 from shipyard.workspace import Workspace
@@ -351,6 +357,12 @@ class Endpoint:
     also: Callable[[Args], Sequence[tuple[Action, str]]] | None = None
     """More ``(action, resource)`` pairs to authorize, found in the request (for instance the run
     or logged model a new model version copies its files from)."""
+    inline: bool = False
+    """A short write through one atomic store call (logging, registering a version): on a SQLite
+    file it runs on the event loop without waiting for locks, and in a worker thread only when
+    another writer holds the lock (see :func:`json_endpoint`)."""
+    guard: Callable[[Request, Args], Awaitable[None]] | None = None
+    """A further check with the request (e.g. moves of protected aliases need ``deploy``)."""
 
     def resource_of(self, args: Args) -> str:
         """The resource string handed to the authorizer for one request."""
@@ -395,12 +407,17 @@ def json_endpoint(spec: Endpoint, workspace: Workspace) -> Callable[[Request], A
     """Wrap ``spec.handler`` as a Starlette endpoint speaking MLflow's proto-JSON conventions.
 
     Per request: read the fields, ask the app's authorizer, then run the handler (blocking store
-    calls) and encode its answer in one worker-thread hop."""
+    calls) and encode its answer in one worker-thread hop.
+
+    An ``inline`` endpoint with a small body on a SQLite file skips the hop: its one store call
+    runs on the event loop unless another writer holds the lock (:func:`run_short_write`)."""
     handler = spec.handler
     action = spec.action
+    inline = spec.inline and can_write_inline(workspace.store)
 
     async def endpoint(request: Request) -> Response:
         source = await read_args(request)
+        large = isinstance(source, bytes)  # a body over PARSE_INLINE_BYTES
         if isinstance(source, bytes):
             source = await run_in_threadpool(Args.from_body, source)
         if request.path_params:
@@ -410,7 +427,12 @@ def json_endpoint(spec: Endpoint, workspace: Workspace) -> Callable[[Request], A
         if spec.also is not None:
             for also_action, resource in spec.also(source):
                 await authorize(request, also_action, resource)
-        content = await run_in_threadpool(_handle, handler, workspace, source)
+        if spec.guard is not None:
+            await spec.guard(request, source)
+        args = source
+        content = await run_short_write(
+            inline and not large, lambda: _handle(handler, workspace, args)
+        )
         return Response(content, media_type=JSON_MEDIA_TYPE)
 
     endpoint.__name__ = handler.__name__

@@ -33,12 +33,12 @@ def get_metric_history(ws: Workspace, args: Args) -> dict[str, Any]:
     max_results = args.integer("max_results")
     if max_results is not None:
         validation.max_results(max_results, validation.MAX_HISTORY_RESULTS)
-    page = ws.store.get_metric_history(
+    page = ws.store.get_metric_history_rows(
         rid, key, max_results=max_results, page_token=args.string("page_token") or None
     )
     out: dict[str, Any] = {}
     if page.items:
-        out["metrics"] = _convert.metrics(page.items, rid)
+        out["metrics"] = _convert.history_rows(key, page.items, rid)
     if page.next_page_token:
         out["next_page_token"] = page.next_page_token
     return out

@@ -23,11 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from starlette.requests import Request
+
 from shipyard import validation
 from shipyard.entities import LoggedModelStatus
 from shipyard.errors import InvalidInput, InvalidState, NotFound
 from shipyard.registry import Registry, parse_model_uri, parse_runs_uri
-from shipyard.server.auth import Action
+from shipyard.server.auth import Action, authorize_stage_change
 from shipyard.server.mlflow import _convert
 from shipyard.server.mlflow._wire import Args, Endpoint
 from shipyard.server.mlflow.artifacts import locate, version_download_uri
@@ -237,6 +239,13 @@ def transition_stage(ws: Workspace, args: Args) -> dict[str, Any]:
     return {"model_version": _convert.model_version(version)}
 
 
+async def _stage_guard(request: Request, args: Args) -> None:
+    """A transition to ``Production`` needs ``deploy`` on the model."""
+    name, stage = args.raw("name"), args.raw("stage")
+    if isinstance(name, str) and isinstance(stage, str):
+        await authorize_stage_change(request, name, stage)
+
+
 def get_download_uri(ws: Workspace, args: Args) -> dict[str, Any]:
     """``GET model-versions/get-download-uri?name=&version=`` -> ``{artifact_uri}``: the
     version's own files, below ``mlflow-artifacts:/model-versions/...``."""
@@ -271,12 +280,20 @@ ENDPOINTS: list[Endpoint] = [
         "write",
         "model",
         also=_source_resources,
+        inline=True,
     ),
     Endpoint("/model-versions/get", ("GET",), get_model_version, "read", "model"),
     Endpoint("/model-versions/update", ("PATCH",), update_model_version, "write", "model"),
     Endpoint("/model-versions/delete", ("DELETE",), delete_model_version, "write", "model"),
     Endpoint("/model-versions/search", ("GET", "POST"), search_model_versions, "read", "model:*"),
-    Endpoint("/model-versions/transition-stage", ("POST",), transition_stage, "write", "model"),
+    Endpoint(
+        "/model-versions/transition-stage",
+        ("POST",),
+        transition_stage,
+        "write",
+        "model",
+        guard=_stage_guard,
+    ),
     Endpoint("/model-versions/get-download-uri", ("GET",), get_download_uri, "read", "model"),
     Endpoint("/model-versions/set-tag", ("POST",), set_model_version_tag, "write", "model"),
     Endpoint("/model-versions/delete-tag", ("DELETE",), delete_model_version_tag, "write", "model"),

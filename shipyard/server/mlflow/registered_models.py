@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+
 from shipyard import validation
 from shipyard.errors import InvalidInput
 from shipyard.registry import Registry
+from shipyard.server.auth import authorize_alias_move
 from shipyard.server.mlflow import _convert
 from shipyard.server.mlflow._wire import Args, Endpoint
 from shipyard.store import filters
@@ -157,6 +160,13 @@ def delete_alias(ws: Workspace, args: Args) -> dict[str, Any]:
     return {}
 
 
+async def _alias_guard(request: Request, args: Args) -> None:
+    """Moving or deleting a protected alias (production) needs ``deploy`` on the model."""
+    name, alias = args.raw("name"), args.raw("alias")
+    if isinstance(name, str) and isinstance(alias, str):
+        await authorize_alias_move(request, name, alias)
+
+
 def get_version_by_alias(ws: Workspace, args: Args) -> dict[str, Any]:
     """``GET registered-models/alias?name=&alias=`` -> ``{model_version}``. An alias that is not
     set is MLflow's 400 ``INVALID_PARAMETER_VALUE`` (an unknown model stays a 404)."""
@@ -194,7 +204,11 @@ ENDPOINTS: list[Endpoint] = [
         "/registered-models/delete-tag", ("DELETE",), delete_registered_model_tag, "write", "model"
     ),
     Endpoint("/registered-models/alias", ("GET",), get_version_by_alias, "read", "model"),
-    Endpoint("/registered-models/alias", ("POST",), set_alias, "write", "model"),
-    Endpoint("/registered-models/alias", ("DELETE",), delete_alias, "write", "model"),
+    Endpoint(
+        "/registered-models/alias", ("POST",), set_alias, "write", "model", guard=_alias_guard
+    ),
+    Endpoint(
+        "/registered-models/alias", ("DELETE",), delete_alias, "write", "model", guard=_alias_guard
+    ),
 ]
 """The specs of every registered-model endpoint."""

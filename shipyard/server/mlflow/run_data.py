@@ -97,11 +97,11 @@ def log_inputs(ws: Workspace, args: Args) -> dict[str, Any]:
 
 
 ENDPOINTS: list[Endpoint] = [
-    Endpoint("/runs/log-metric", ("POST",), log_metric, "write", "run"),
-    Endpoint("/runs/log-batch", ("POST",), log_batch, "write", "run"),
-    Endpoint("/runs/set-tag", ("POST",), set_tag, "write", "run"),
-    Endpoint("/runs/log-parameter", ("POST",), log_param, "write", "run"),
-    Endpoint("/runs/delete-tag", ("POST",), delete_tag, "write", "run"),
+    Endpoint("/runs/log-metric", ("POST",), log_metric, "write", "run", inline=True),
+    Endpoint("/runs/log-batch", ("POST",), log_batch, "write", "run", inline=True),
+    Endpoint("/runs/set-tag", ("POST",), set_tag, "write", "run", inline=True),
+    Endpoint("/runs/log-parameter", ("POST",), log_param, "write", "run", inline=True),
+    Endpoint("/runs/delete-tag", ("POST",), delete_tag, "write", "run", inline=True),
     Endpoint("/runs/log-inputs", ("POST",), log_inputs, "write", "run"),
 ]
 """The specs of every logging endpoint."""

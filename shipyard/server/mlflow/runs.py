@@ -13,6 +13,7 @@ from typing import Any
 
 from shipyard import validation
 from shipyard.entities import RunModels, RunStatus, ViewType
+from shipyard.server.auth import ANONYMOUS
 from shipyard.server.mlflow import _convert
 from shipyard.server.mlflow._wire import Args, Endpoint
 from shipyard.server.mlflow.experiments import VIEW_TYPES
@@ -20,6 +21,7 @@ from shipyard.store.base import DEFAULT_EXPERIMENT_ID
 from shipyard.workspace import Workspace
 
 PARENT_RUN_TAG = "mlflow.parentRunId"
+USER_TAG = "mlflow.user"
 RUN_STATUSES = tuple(s.value for s in RunStatus)
 """MLflow's RunStatus enum in proto order (RUNNING=1 ... KILLED=5)."""
 DEFAULT_SEARCH_RESULTS = 1000
@@ -42,10 +44,14 @@ def create_run(ws: Workspace, args: Args) -> dict[str, Any]:
         else validation.experiment_id(raw_exp)
     )
     tags = _convert.pairs(args.objects("tags"))
+    user_id = args.string("user_id", "")
+    if args.user and args.user != ANONYMOUS.name:
+        # A signed-in caller is recorded as itself, whatever the client claims.
+        user_id = tags[USER_TAG] = args.user
     run = ws.store.create_run(
         exp_id,
         run_name=args.string("run_name") or None,
-        user_id=args.string("user_id", ""),
+        user_id=user_id,
         start_time=args.integer("start_time"),
         tags=tags,
         parent_run_id=tags.get(PARENT_RUN_TAG) or None,

@@ -1,0 +1,134 @@
+"""Model quality on labelled rows: classification and regression metrics, per segment.
+
+The definitions are scikit-learn's defaults (``tests/monitoring/test_performance.py`` checks the
+values against it on the same rows): binary precision / recall / F1 of the positive label
+(``1``, ``True`` or ``"1"``, else the larger label), macro averages for more than two classes;
+ROC AUC from scores (ties get half credit); log loss with probabilities clipped to
+``[eps, 1 - eps]``, ``eps`` the float64 machine epsilon; R² is ``1 - SS_res / SS_tot``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+REGRESSION = ("rmse", "mae", "r2")
+
+
+def _positive(labels: Sequence[Any]) -> Any:
+    for candidate in (1, True, "1", "true", "yes"):
+        if candidate in labels:
+            return candidate
+    return sorted(labels, key=str)[-1]
+
+
+def _label(value: Any) -> Any:
+    """Class labels compared as equal across JSON round trips (``1.0`` is ``1``)."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve (Mann-Whitney with mid-ranks); ``None`` with one class."""
+    pos = y_true.astype(bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def classification(
+    y_true: Sequence[Any], y_pred: Sequence[Any], scores: np.ndarray | None = None
+) -> dict[str, float | None]:
+    """Accuracy, precision, recall, F1, and with ``scores`` (probability of the positive class for
+    binary, one row of class probabilities per row otherwise, classes in sorted order) ROC AUC
+    and log loss."""
+    y_true = [_label(v) for v in y_true]
+    y_pred = [_label(v) for v in y_pred]
+    t = np.asarray([str(v) for v in y_true])
+    p = np.asarray([str(v) for v in y_pred])
+    n = t.size
+    out: dict[str, float | None] = dict.fromkeys(CLASSIFICATION)
+    if n == 0:
+        return out
+    out["accuracy"] = float(np.mean(t == p))
+    raw_labels = list(dict.fromkeys([*y_true, *y_pred]))
+    classes = sorted({str(v) for v in raw_labels})
+    binary = len(classes) <= 2
+    if binary:
+        positive = str(_positive(raw_labels))
+        tp = float(np.sum((p == positive) & (t == positive)))
+        fp = float(np.sum((p == positive) & (t != positive)))
+        fn = float(np.sum((p != positive) & (t == positive)))
+        pr = tp / (tp + fp) if tp + fp else 0.0
+        rc = tp / (tp + fn) if tp + fn else 0.0
+        out["precision"], out["recall"] = pr, rc
+        out["f1"] = 2 * pr * rc / (pr + rc) if pr + rc else 0.0
+    else:
+        precision, recall, f1 = [], [], []
+        for c in classes:
+            tp = float(np.sum((p == c) & (t == c)))
+            fp = float(np.sum((p == c) & (t != c)))
+            fn = float(np.sum((p != c) & (t == c)))
+            pc = tp / (tp + fp) if tp + fp else 0.0
+            rc = tp / (tp + fn) if tp + fn else 0.0
+            precision.append(pc)
+            recall.append(rc)
+            f1.append(2 * pc * rc / (pc + rc) if pc + rc else 0.0)
+        out["precision"] = float(np.mean(precision))
+        out["recall"] = float(np.mean(recall))
+        out["f1"] = float(np.mean(f1))
+    if scores is not None:
+        s = np.asarray(scores, dtype=np.float64)
+        eps = np.finfo(np.float64).eps
+        if s.ndim == 1:
+            positive = str(_positive(raw_labels))
+            y = (t == positive).astype(float)
+            out["roc_auc"] = roc_auc(y, s)
+            q = np.clip(s, eps, 1 - eps)
+            out["log_loss"] = float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
+        else:
+            index = {c: i for i, c in enumerate(classes)}
+            if s.shape[1] == len(classes):
+                q = np.clip(s, eps, 1 - eps)
+                q = q / q.sum(axis=1, keepdims=True)
+                picked = q[np.arange(n), [index[v] for v in t]]
+                out["log_loss"] = float(-np.mean(np.log(picked)))
+                aucs = [roc_auc((t == c).astype(float), s[:, i]) for i, c in enumerate(classes)]
+                known = [a for a in aucs if a is not None]
+                out["roc_auc"] = float(np.mean(known)) if len(known) == len(aucs) else None
+    return out
+
+
+def regression(y_true: Sequence[Any], y_pred: Sequence[Any]) -> dict[str, float | None]:
+    """RMSE, MAE and R² (``None`` for R² when the labels are constant)."""
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    out: dict[str, float | None] = dict.fromkeys(REGRESSION)
+    if t.size == 0:
+        return out
+    err = t - p
+    out["rmse"] = float(math.sqrt(np.mean(err * err)))
+    out["mae"] = float(np.mean(np.abs(err)))
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    out["r2"] = 1.0 - float(np.sum(err * err)) / ss_tot if ss_tot > 0 else None
+    return out
+
+
+def evaluate(
+    task: str, y_true: Sequence[Any], y_pred: Sequence[Any], scores: np.ndarray | None = None
+) -> dict[str, float | None]:
+    """The task's metrics (``classification`` or ``regression``)."""
+    if task == "regression":
+        return regression(y_true, y_pred)
+    return classification(y_true, y_pred, scores)

@@ -1,0 +1,140 @@
+"""The compare view for 2-50 runs: param diff table, metric table, overlays and a scatter.
+
+``/compare?runs=<id>&runs=<id>...``: params and latest metrics side by side (``diff=1`` keeps
+only the rows that differ), one metric's histories overlaid (``metric=``, on the step or time
+axis, each downsampled on the server), and a scatter of one param against one metric
+(``px=``, ``my=``) with one point per run; non-numeric params are placed by category.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from shipyard import validation
+from shipyard.entities import Run
+from shipyard.errors import InvalidInput
+from shipyard.server.ui._downsample import DEFAULT_POINTS
+from shipyard.server.ui._routing import UiRouter, query_choice, query_int
+from shipyard.server.ui.runs import AXES, MAX_POINTS, axis_series, full_history
+
+if TYPE_CHECKING:
+    from shipyard.workspace import Workspace
+
+router = UiRouter()
+
+MIN_RUNS, MAX_RUNS = 2, 50
+
+
+def runs_of(request: Request, ws: Workspace) -> list[Run]:
+    ids = list(dict.fromkeys(request.query_params.getlist("runs")))
+    if not MIN_RUNS <= len(ids) <= MAX_RUNS:
+        raise InvalidInput(
+            f"The compare view takes {MIN_RUNS} to {MAX_RUNS} runs and got {len(ids)}; tick "
+            "the runs to compare in an experiment's runs table."
+        )
+    return [ws.store.get_run(validation.run_id(i)) for i in ids]
+
+
+@router.page("/compare", "compare.html", resource="run")
+def compare_page(request: Request, ws: Workspace) -> dict[str, Any]:
+    runs = runs_of(request, ws)
+    only_diff = request.query_params.get("diff") == "1"
+    param_keys = sorted({k for r in runs for k in r.data.params})
+    metric_keys = sorted({k for r in runs for k in r.data.metrics})
+    params = _rows(param_keys, [r.data.params for r in runs], only_diff)
+    metrics = _rows(
+        metric_keys,
+        [{k: m.value for k, m in r.data.metrics.items()} for r in runs],
+        only_diff,
+    )
+    metric = request.query_params.get("metric") or (metric_keys[0] if metric_keys else "")
+    px = request.query_params.get("px") or (param_keys[0] if param_keys else "")
+    my = request.query_params.get("my") or metric
+    return {
+        "runs": runs,
+        "ids": [r.info.run_id for r in runs],
+        "params": params,
+        "metrics": metrics,
+        "only_diff": only_diff,
+        "param_keys": param_keys,
+        "metric_keys": metric_keys,
+        "metric": metric,
+        "axis": query_choice(request, "x", AXES),
+        "axes": AXES,
+        "px": px,
+        "my": my,
+        "scatter": scatter(runs, px, my),
+    }
+
+
+def _rows(keys: list[str], values: list[dict[str, Any]], only_diff: bool) -> list[dict[str, Any]]:
+    rows = []
+    for key in keys:
+        cells = [v.get(key) for v in values]
+        differs = len({repr(c) for c in cells}) > 1
+        if only_diff and not differs:
+            continue
+        rows.append({"key": key, "cells": cells, "differs": differs})
+    return rows
+
+
+def scatter(runs: list[Run], param: str, metric: str) -> dict[str, Any]:
+    """One point per run having both: ``{x, y, names, categories}`` sorted by x; a param whose
+    values are not all numbers is placed by category (``categories[i]`` labels x = i)."""
+    pairs = [
+        (r.data.params[param], r.data.metrics[metric].value, r.info.run_name or r.info.run_id)
+        for r in runs
+        if param in r.data.params and metric in r.data.metrics
+    ]
+    pairs = [p for p in pairs if math.isfinite(p[1])]
+    numeric = all(_is_number(p[0]) for p in pairs)
+    categories: list[str] = []
+    if numeric:
+        points = [(float(p[0]), p[1], p[2]) for p in pairs]
+    else:
+        categories = sorted({p[0] for p in pairs})
+        index = {c: i for i, c in enumerate(categories)}
+        points = [(float(index[p[0]]), p[1], p[2]) for p in pairs]
+    points.sort(key=lambda p: p[0])
+    return {
+        "param": param,
+        "metric": metric,
+        "x": [p[0] for p in points],
+        "y": [p[1] for p in points],
+        "names": [p[2] for p in points],
+        "categories": categories,
+    }
+
+
+def _is_number(value: str) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+@router.data("/ui/data/compare/metric", resource="run")
+def compare_metric_data(request: Request, ws: Workspace) -> dict[str, Any]:
+    """The histories of one metric across the runs, each downsampled on the chosen axis."""
+    runs = runs_of(request, ws)
+    key = request.query_params.get("key", "")
+    if not key:
+        raise InvalidInput("key is missing; name the metric to overlay (?key=loss).")
+    axis = query_choice(request, "x", AXES)
+    points = query_int(request, "points", DEFAULT_POINTS, 10, MAX_POINTS)
+    series = []
+    for run in runs:
+        if key not in run.data.metrics:
+            continue
+        history = full_history(ws, run.info.run_id, key)
+        series.append(
+            {
+                "run_id": run.info.run_id,
+                "name": run.info.run_name or run.info.run_id[:8],
+                **axis_series(history, axis, points),
+            }
+        )
+    return {"key": key, "axis": axis, "series": series}

@@ -1,0 +1,90 @@
+"""``shipyard monitor``: drift between files, monitors, rules, alerts and reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shipyard.config import Settings
+from shipyard.workspace import Workspace
+from tests.cli.conftest import Shipyard
+from tests.monitoring.conftest import write_requests
+from tests.monitoring.test_monitors import T0, _requests
+
+
+def test_drift_between_two_files(shipyard: Shipyard, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"x": rng.normal(size=2000), "c": rng.choice(list("abc"), 2000)})
+    cur = pd.DataFrame({"x": rng.normal(1.0, size=2000), "c": rng.choice(list("abc"), 2000)})
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_csv(tmp_path / "cur.csv", index=False)
+    out = shipyard.json("monitor", "drift", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.csv"),
+                  "--html", str(tmp_path / "drift.html"))  # fmt: skip
+    assert set(out) == {"dataset_drift", "share_drifted", "columns"}
+    assert [(c["column"], c["test"], c["drifted"]) for c in out["columns"]] == [
+        ("x", "wasserstein", True), ("c", "jensenshannon", False)]  # fmt: skip
+    assert out["share_drifted"] == 0.5
+    assert out["dataset_drift"] is True
+    page = (tmp_path / "drift.html").read_text()
+    assert "<svg" in page
+    assert "wasserstein" in page
+    assert "<script" not in page
+    text = shipyard("monitor", "drift", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.csv"),
+                    "--test", "x=ks", "-c", "x")  # fmt: skip
+    assert " ks " in text.stdout
+    assert "1 of 1 columns drifted" in text.stderr
+    wrong = shipyard("monitor", "drift", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.csv"),
+                     "--test", "ks", expect=1)  # fmt: skip
+    assert "compares numeric columns; column 'c' is categorical" in wrong.stderr
+    bad = shipyard("monitor", "drift", "nope.parquet", str(tmp_path / "cur.csv"), expect=1)
+    assert "does not exist" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_monitor_lifecycle(shipyard: Shipyard, tmp_path: Path) -> None:
+    ws = Workspace.open(Settings.from_env({}, home=shipyard.home))
+    try:
+        rng = np.random.default_rng(1)
+        write_requests(ws, "ep", _requests(rng, 0, 400))
+        write_requests(ws, "ep", _requests(rng, 400, 400, shift=2.0))
+    finally:
+        ws.close()
+    created = shipyard.json("monitor", "create", "m", "--endpoint", "ep", "--reference-window",
+                      f"0:{T0 + 400}", "--window-rows", "200", "--deployment", "prod")  # fmt: skip
+    assert created["name"] == "m"
+    assert created["window"] == {"rows": 200}
+    shipyard("monitor", "rule-create", "hot", "--monitor", "m", "--metric", "drift_share", "--op",
+       ">=", "--threshold", "0.3", "--event", "--action", "hold")  # fmt: skip
+    (rule,) = shipyard.json("monitor", "rules")
+    assert rule["sinks"] == [{"kind": "log"}, {"kind": "event"}]
+    assert rule["action"] == "hold"
+    (run,) = shipyard.json("monitor", "run", "m")
+    assert len(run["windows"]) == 2
+    assert len(run["alerts"]) == 1
+    (alert,) = shipyard.json("monitor", "alerts", "--status", "open")
+    assert alert["action"] == "hold"
+    acked = shipyard.json(
+        "monitor", "ack", str(alert["alert_id"]), "--note", "on it", "--user", "ann"
+    )
+    assert acked["status"] == "acknowledged"
+    assert acked["acknowledged_by"] == "ann"
+    results = shipyard.json("monitor", "results", "m")
+    assert [r["num_rows"] for r in results] == [200, 200]
+    (listed,) = shipyard.json("monitor", "list")
+    assert listed["latest"]["metrics"]["drift_share"] >= 0.3
+    report = shipyard.json("monitor", "report", "m")
+    assert report["results"][-1]["details"]["drift"]["columns"]
+    shipyard("monitor", "report", "m", "-o", str(tmp_path / "m.html"))
+    page = (tmp_path / "m.html").read_text()
+    assert "Monitor m" in page
+    assert "<polyline" in page
+    assert "hot" in page
+    assert "No monitors" not in shipyard("monitor", "list").stdout
+    missing = shipyard("monitor", "run", "nope", expect=1)
+    assert "No monitor is named 'nope'" in missing.stderr
+    shipyard("monitor", "rule-delete", "hot")
+    shipyard("monitor", "delete", "m")
+    assert shipyard.json("monitor", "list") == []
+    assert len(shipyard.json("monitor", "alerts")) == 1  # history outlives the monitor

@@ -1,0 +1,137 @@
+"""On-demand features (offline and online), dataset-version sources, training sets registered
+as dataset versions with lineage, TTL on online reads, and the Redis online store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shipyard.data import Datasets
+from shipyard.features import DatasetSource, FeatureStore, FeatureView, Field
+from shipyard.features.online import RedisOnlineStore, SqliteOnlineStore
+from shipyard.workspace import Workspace
+from tests.features.conftest import TTL, Generated, customer, definitions, reference
+from tests.features.test_definitions import write_defs
+
+
+def test_on_demand_features_offline_and_online_agree(
+    fs: FeatureStore, generated: Generated, tmp_path: Path
+) -> None:
+    fs.apply(str(write_defs(tmp_path, generated.path)))
+    at = max(r["ts"] for r in generated.rows)
+    ids = sorted({r["customer_id"] for r in generated.rows})[:10]
+    entity = pd.DataFrame(
+        {"customer_id": ids, "event_timestamp": [at] * len(ids), "basket": [10.0] * len(ids)}
+    )
+    offline = fs.get_training_set(entity, "churn").to_pandas()
+    assert list(offline.columns) == [
+        "customer_id", "event_timestamp", "basket", "spend", "orders", "tier", "basket_share",
+    ]  # fmt: skip
+    for _, row in offline.iterrows():
+        best = reference(generated.rows, row["customer_id"], at, TTL)
+        if best is None or best["spend"] is None:
+            assert pd.isna(row["basket_share"])
+        else:
+            assert row["basket_share"] == pytest.approx(10.0 / (best["spend"] + 10.0))
+    fs.materialize(end=at)
+    online = fs.get_online_features(
+        "churn", [{"customer_id": i, "basket": 10.0} for i in ids], now=at
+    ).to_pandas()
+    pd.testing.assert_series_equal(
+        online["basket_share"].astype(float), offline["basket_share"].astype(float)
+    )
+    with pytest.raises(Exception, match="request field 'basket'"):
+        fs.get_online_features("churn", [{"customer_id": ids[0]}], now=at)
+
+
+def test_dataset_version_source_and_training_set_lineage(
+    workspace: Workspace, fs: FeatureStore, generated: Generated
+) -> None:
+    datasets = Datasets(workspace)
+    rows_version, _ = datasets.register("customer-rows", generated.path)
+    view = FeatureView(
+        "customer_stats",
+        entities=[customer],
+        features=[Field("spend"), Field("orders", "int64")],
+        source=DatasetSource("customer-rows", event_time="ts", created_time="created"),
+        ttl=TTL,
+    )
+    fs.apply([customer, view])
+    ts = fs.get_training_set(pd.DataFrame(generated.entity_rows), ["customer_stats"])
+    expected = [
+        (best["orders"] if best else None)
+        for e in generated.entity_rows
+        if (best := reference(generated.rows, e["customer_id"], e["event_timestamp"], TTL)) or True
+    ]
+    assert ts.to_arrow().column("orders").to_pylist() == expected
+    version = ts.register("churn-training", description="point-in-time join")
+    assert version.tags["shipyard.features.views"] == "customer_stats:1"
+    assert fs.training_set_views("churn-training", version.version) == [("customer_stats", 1)]
+    assert fs.training_sets_of("customer_stats") == [("churn-training", version.version, 1)]
+    assert datasets.open("churn-training", version.version).to_table().num_rows == len(expected)
+    assert rows_version.version == 1
+
+
+def test_online_reads_enforce_the_ttl(fs: FeatureStore, generated: Generated) -> None:
+    fs.apply(definitions(generated.path))
+    end = max(r["ts"] for r in generated.rows)
+    fs.materialize(end=end)
+    cid = generated.rows[-1]["customer_id"]
+    latest = reference(generated.rows, cid, end, None)
+    assert latest is not None
+    fresh = fs.get_online_features(["customer_stats:orders"], [{"customer_id": cid}], now=end)
+    assert fresh.to_dict()["orders"] == [latest["orders"] if latest["ts"] >= end - TTL else None]
+    stale = fs.get_online_features(
+        ["customer_stats:orders"],
+        [{"customer_id": cid}],
+        now=latest["ts"] + TTL + timedelta(seconds=1),
+    )
+    assert stale.to_dict() == {"customer_id": [cid], "orders": [None]}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_online_store_keeps_the_newer_row(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    store = (
+        SqliteOnlineStore(tmp_path / "online.db")
+        if kind == "sqlite"
+        else RedisOnlineStore(request.getfixturevalue("redis_uri"))
+    )
+    try:
+        assert store.write("v", [("1", 100, 5, '{"x":1}'), ("2", 100, 5, '{"x":2}')]) == 2
+        store.write("v", [("1", 50, 9, '{"x":"older"}')])  # older event time: ignored
+        store.write("v", [("2", 100, 6, '{"x":"tie"}')])  # same event time, created later: wins
+        assert store.read("v", ["1", "2", "3"]) == [(100, '{"x":1}'), (100, '{"x":"tie"}'), None]
+        assert store.read("v", ["2"]) == [(100, '{"x":"tie"}')]
+        assert store.read("other", ["1"]) == [None]
+        assert store.delete_view("v") == 2
+        assert store.read("v", ["1", "2"]) == [None, None]
+    finally:
+        store.close()
+
+
+def test_an_unreachable_redis_is_a_clear_error(fs: FeatureStore) -> None:
+    from shipyard.errors import StoreUnavailable
+    from tests.conftest import free_port
+
+    store = RedisOnlineStore(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(StoreUnavailable, match="Cannot reach the Redis online store"):
+        store.read("v", ["1"])
+
+
+def test_materialize_range_and_times(fs: FeatureStore, generated: Generated) -> None:
+    fs.apply(definitions(generated.path))
+    start = datetime(2026, 1, 2, tzinfo=UTC)
+    end = datetime(2026, 1, 3, tzinfo=UTC)
+    [m] = fs.materialize(["customer_stats"], start=start, end=end.isoformat())
+    in_window = {r["customer_id"] for r in generated.rows if start <= r["ts"] <= end}
+    assert m.num_rows == len(in_window)
+    assert m.mode == "range"
+    with pytest.raises(Exception, match="not ISO 8601"):
+        fs.materialize(end="yesterday")
+    with pytest.raises(Exception, match="either --incremental or --start"):
+        fs.materialize(start=start, incremental=True)

@@ -1,0 +1,243 @@
+"""Monitors over prediction logs: windows by count and time, drift against a dataset version's
+stored profile or a log window, missing and out-of-schema rates, health from failed requests,
+performance from feedback equal to scikit-learn's, and the store on PostgreSQL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from shipyard.config import Settings
+from shipyard.data.service import Datasets
+from shipyard.errors import AlreadyExists, InvalidInput, NotFound
+from shipyard.monitoring import monitors
+from shipyard.monitoring.scheduler import MonitorScheduler
+from shipyard.workspace import Workspace
+from tests.monitoring.conftest import write_feedback, write_requests
+
+T0 = 1_800_000_000_000
+
+
+def _requests(rng: np.random.Generator, start: int, n: int, *, shift: float = 0.0,
+              step_ms: int = 1, errors: int = 0) -> list[dict]:  # fmt: skip
+    out = []
+    for i in range(n):
+        x = float(rng.normal(shift))
+        out.append(
+            {
+                "id": f"r{start + i}",
+                "ts": T0 + (start + i) * step_ms,
+                "features": {
+                    "x": x,
+                    "z": float(rng.normal()),
+                    "region": str(rng.choice(["eu", "us"])),
+                },
+                "prediction": float(1 / (1 + np.exp(-x))),
+                "latency_ms": float(i % 100),
+                "error": "INVALID_PARAMETER_VALUE" if i < errors else None,
+            }
+        )
+    return out
+
+
+def test_count_windows_against_a_log_reference(workspace: Workspace) -> None:
+    rng = np.random.default_rng(0)
+    write_requests(workspace, "ep", _requests(rng, 0, 1500))
+    monitors.create_monitor(
+        workspace, "m", endpoint="ep", reference={"window": {"start": 0, "end": T0 + 1500}},
+        window={"rows": 500},
+    )  # fmt: skip
+    write_requests(workspace, "ep", _requests(rng, 1500, 500))
+    write_requests(workspace, "ep", _requests(rng, 2000, 1200, shift=1.0, errors=100))
+    out = monitors.run_monitor(workspace, "m")
+    # 1700 requests after the reference: 3 full windows; the last 200 wait for more
+    assert [r.num_rows for r in out.results] == [500, 500, 500]
+    first, second, _third = (r.metrics for r in out.results)
+    assert first["drift_share"] == 0.0
+    assert first["error_rate"] == 0.0
+    assert second["drift:x"] > 0.3
+    assert second["drift_share"] == pytest.approx(1 / 3)
+    assert second["prediction_drifted"] == 1.0
+    assert second["error_rate"] == pytest.approx(100 / 500)
+    assert second["rows"] == 400
+    assert second["latency_p95_ms"] == pytest.approx(np.percentile(np.arange(100.0), 95))
+    assert second["out_of_schema_rate"] > 0  # x beyond the reference's range
+    again = monitors.run_monitor(workspace, "m")
+    assert again.results == []  # watermark: nothing new
+    partial = monitors.run_monitor(workspace, "m", partial=True)
+    assert [r.num_rows for r in partial.results] == [200]
+    assert partial.results[0].details["complete"] is False
+    assert workspace.monitors.get_monitor("m").watermark == out.results[-1].window_end
+    listed = monitors.list_monitors(workspace)
+    assert listed[0]["name"] == "m"
+    assert listed[0]["latest"]["num_rows"] == 200
+
+
+def test_time_windows_wait_for_the_label_delay(workspace: Workspace) -> None:
+    rng = np.random.default_rng(1)
+    write_requests(workspace, "ep", _requests(rng, 0, 300, step_ms=1000))  # 300 s of traffic
+    monitors.create_monitor(
+        workspace, "t", endpoint="ep", reference={"window": {"start": T0, "end": T0 + 100_000}},
+        window={"seconds": 60, "label_delay_s": 30},
+    )  # fmt: skip
+    now = T0 + 300_000
+    out = monitors.run_monitor(workspace, "t", now_ms=now)
+    spans = [(r.window_start - T0, r.window_end - T0) for r in out.results]
+    # windows aligned to the minute, the first from the reference's end; the one ending at
+    # 300 s waits for its 30 s of label delay
+    assert spans == [(100_000, 120_000), (120_000, 180_000), (180_000, 240_000)]
+    assert sum(r.num_rows for r in out.results) == sum(
+        1 for i in range(300) if spans[0][0] <= i * 1000 < spans[-1][1]
+    )
+
+
+def test_dataset_reference_schema_and_performance_equal_sklearn(workspace: Workspace) -> None:
+    rng = np.random.default_rng(2)
+    n = 2000
+    train = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n),
+                          "region": rng.choice(["eu", "us"], n), "y": rng.integers(0, 2, n)})  # fmt: skip
+    Datasets(workspace).register("train", train)
+    monitors.create_monitor(
+        workspace, "d", endpoint="ep", reference={"dataset": "train"}, window={"rows": 400},
+        task="classification", target="y", segments=["region"], deployment="churn-prod",
+        model="churn",
+    )  # fmt: skip
+    reqs = _requests(rng, 0, 800)
+    reqs[5]["features"]["region"] = "mars"  # outside the schema's domain
+    reqs[6]["features"]["z"] = None  # missing
+    write_requests(workspace, "ep", reqs)
+    labels = [(r["id"], int(rng.random() < r["prediction"])) for r in reqs[:700]]
+    write_feedback(workspace, "ep", labels)
+    out = monitors.run_monitor(workspace, "d")
+    assert [r.num_rows for r in out.results] == [400, 400]
+    first = out.results[0].metrics
+    assert first["missing_rate"] == pytest.approx(1 / (400 * 3))
+    assert first["out_of_schema_rate"] >= 1 / (400 * 3)
+    assert out.results[0].details["validation"]["anomalies"]
+    # each window counts the rows whose labels arrived (700 of 800)
+    assert [r.metrics["labelled"] for r in out.results] == [400, 300]
+    assert "accuracy[region=eu]" in first
+    # the prediction (a probability) drifts against the 0/1 target distribution: reported
+    assert "prediction_drift" in first
+
+
+def test_classification_window_metrics_equal_sklearn(workspace: Workspace) -> None:
+    rng = np.random.default_rng(3)
+    reqs = []
+    for i in range(600):
+        x = float(rng.normal())
+        p = float(1 / (1 + np.exp(-2 * x)))
+        reqs.append({"id": f"q{i}", "ts": T0 + i, "features": {"x": x, "seg": "ab"[i % 2]},
+                     "prediction": {"label": int(p > 0.5), "proba": p}})  # fmt: skip
+    write_requests(workspace, "cls", reqs[:200])
+    monitors.create_monitor(
+        workspace, "c", endpoint="cls", reference={"window": {"start": 0, "end": T0 + 200}},
+        window={"rows": 400}, task="classification", segments=["seg"],
+        prediction_field="label", score_field="proba",
+    )  # fmt: skip
+    write_requests(workspace, "cls", reqs[200:])
+    truth = {r["id"]: int(rng.random() < r["prediction"]["proba"]) for r in reqs[200:]}
+    write_feedback(workspace, "cls", list(truth.items()))
+    (result,) = monitors.run_monitor(workspace, "c").results
+    rows = reqs[200:]
+    y = [truth[r["id"]] for r in rows]
+    pred = [r["prediction"]["label"] for r in rows]
+    score = [r["prediction"]["proba"] for r in rows]
+    m = result.metrics
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert m["precision"] == pytest.approx(skm.precision_score(y, pred))
+    assert m["recall"] == pytest.approx(skm.recall_score(y, pred))
+    assert m["f1"] == pytest.approx(skm.f1_score(y, pred))
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, score))
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, score))
+    seg = [i for i, r in enumerate(rows) if r["features"]["seg"] == "a"]
+    assert m["f1[seg=a]"] == pytest.approx(
+        skm.f1_score([y[i] for i in seg], [pred[i] for i in seg])
+    )
+
+
+def test_regression_and_multiclass_metrics_equal_sklearn() -> None:
+    from shipyard.monitoring.performance import classification, regression
+
+    rng = np.random.default_rng(4)
+    y, p = rng.normal(size=300), rng.normal(size=300)
+    out = regression(y, p)
+    assert out["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, p)))
+    assert out["mae"] == pytest.approx(skm.mean_absolute_error(y, p))
+    assert out["r2"] == pytest.approx(skm.r2_score(y, p))
+    t = rng.integers(0, 3, 300)
+    probs = rng.dirichlet([1, 1, 1], 300)
+    pred = probs.argmax(axis=1)
+    out = classification(list(t), list(pred), probs)
+    assert out["accuracy"] == pytest.approx(skm.accuracy_score(t, pred))
+    assert out["precision"] == pytest.approx(skm.precision_score(t, pred, average="macro"))
+    assert out["recall"] == pytest.approx(skm.recall_score(t, pred, average="macro"))
+    assert out["f1"] == pytest.approx(skm.f1_score(t, pred, average="macro"))
+    assert out["log_loss"] == pytest.approx(skm.log_loss(t, probs))
+    assert out["roc_auc"] == pytest.approx(skm.roc_auc_score(t, probs, multi_class="ovr"))
+
+
+def test_scheduler_runs_due_monitors_and_bad_input(workspace: Workspace) -> None:
+    rng = np.random.default_rng(5)
+    write_requests(workspace, "ep", _requests(rng, 0, 600))
+    monitors.create_monitor(
+        workspace, "s", endpoint="ep", reference={"window": {"start": 0, "end": T0 + 300}},
+        window={"rows": 100}, interval_s=60,
+    )  # fmt: skip
+    sched = MonitorScheduler(workspace)
+    assert sched.tick() == ["s"]
+    assert len(workspace.monitors.list_results("s")) == 3
+    assert sched.tick() == []  # not due again for a minute
+    with pytest.raises(AlreadyExists):
+        monitors.create_monitor(workspace, "s", endpoint="ep",
+                                reference={"window": {"start": 0, "end": T0 + 300}},
+                                window={"rows": 100})  # fmt: skip
+    with pytest.raises(NotFound, match="no prediction log"):
+        monitors.create_monitor(workspace, "x", endpoint="nope",
+                                reference={"window": {"start": 0}}, window={"rows": 10})  # fmt: skip
+    with pytest.raises(InvalidInput, match="window"):
+        monitors.create_monitor(workspace, "x", endpoint="ep",
+                                reference={"window": {"start": 0}}, window={"minutes": 1})  # fmt: skip
+    with pytest.raises(InvalidInput, match="reference"):
+        monitors.create_monitor(workspace, "x", endpoint="ep", reference={}, window={"rows": 5})
+    with pytest.raises(NotFound, match="monitor list"):
+        monitors.run_monitor(workspace, "missing")
+
+
+def test_a_remote_workspace_says_monitoring_needs_a_database() -> None:
+    from shipyard.errors import ShipyardError
+
+    ws = Workspace.open(Settings.from_env({}, tracking_uri="http://127.0.0.1:9"))
+    try:
+        with pytest.raises(ShipyardError, match="no monitoring store"):
+            ws.monitors  # noqa: B018
+    finally:
+        ws.close()
+
+
+@pytest.mark.postgres
+def test_the_store_on_postgresql(postgres_uri: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from shipyard.monitoring import alerts
+
+    ws = Workspace.open(Settings.from_env({}, home=tmp_path / "h", tracking_uri=postgres_uri))
+    try:
+        rng = np.random.default_rng(6)
+        write_requests(ws, "ep", _requests(rng, 0, 400))
+        monitors.create_monitor(ws, "pg", endpoint="ep",
+                                reference={"window": {"start": 0, "end": T0 + 200}},
+                                window={"rows": 100})  # fmt: skip
+        alerts.create_rule(ws, "always", monitor="pg", metric="rows", operator=">=",
+                           threshold=1)  # fmt: skip
+        out = monitors.run_monitor(ws, "pg")
+        assert len(out.results) == 2
+        assert len(out.alerts) == 1
+        acked = alerts.acknowledge(ws, out.alerts[0].alert_id, "ann", "looking")
+        assert acked.status == "acknowledged"
+        assert acked.note == "looking"
+        assert ws.monitors.list_results("pg")[0].metrics["rows"] == 100
+        ws.monitors.delete_monitor("pg")
+        assert ws.monitors.list_monitors() == []
+    finally:
+        ws.close()

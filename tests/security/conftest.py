@@ -1,0 +1,99 @@
+"""Fixtures for the security tests: a workspace with auth on, its app served in-process, the
+app's own :class:`Security` service, and clients that sign in as someone."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from shipyard.config import Settings
+from shipyard.security import Security
+from shipyard.server.app import create_app
+from shipyard.workspace import Workspace
+from tests.server.asgi import ASGISyncTransport
+
+BASE_URL = "http://testserver"
+ADMIN_PASSWORD = "admin-password-0"
+
+
+class ClientTransport(ASGISyncTransport):
+    """:class:`ASGISyncTransport` with a chosen client address (for trusted-proxy tests)."""
+
+    def __init__(self, app: Starlette, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+        super().__init__(app)
+        self._inner = httpx.ASGITransport(app=app, client=client)
+
+
+@dataclass
+class SecureServer:
+    """An app with auth on over a fresh workspace, and ways to call it as someone."""
+
+    app: Starlette
+    ws: Workspace
+    _clients: list[httpx.Client]
+
+    @property
+    def security(self) -> Security:
+        """The app's own service (so its caches see every change at once)."""
+        security = self.app.state.authorizer.security
+        assert isinstance(security, Security)
+        return security
+
+    def client(
+        self,
+        *,
+        token: str | None = None,
+        basic: tuple[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        address: str = "127.0.0.1",
+    ) -> httpx.Client:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        if basic is not None:
+            raw = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+            all_headers["Authorization"] = f"Basic {raw}"
+        client = httpx.Client(
+            transport=ClientTransport(self.app, (address, 50000)),
+            base_url=BASE_URL,
+            headers=all_headers,
+        )
+        self._clients.append(client)
+        return client
+
+    def user(self, name: str, *grants: tuple[str, str]) -> str:
+        """Create ``name`` with ``(role, scope)`` grants; its token."""
+        self.security.create_user(name, actor="test")
+        for role, scope in grants:
+            self.security.grant(name, role, scope, actor="test")
+        return self.security.create_token(name, "test", actor="test").secret
+
+
+def secure_settings(home: Path, **env: str) -> Settings:
+    return Settings.from_env({"SHIPYARD_AUTH": "on", **env}, home=home)
+
+
+@pytest.fixture
+def secure(tmp_path: Path) -> Iterator[SecureServer]:
+    """A server app with auth on and an admin ``admin`` (password :data:`ADMIN_PASSWORD`)."""
+    ws = Workspace.open(secure_settings(tmp_path / ".shipyard"))
+    app = create_app(ws)
+    server = SecureServer(app, ws, [])
+    server.security.bootstrap_admin("admin", ADMIN_PASSWORD)
+    try:
+        yield server
+    finally:
+        for client in server._clients:
+            client.close()
+        ws.close()
+
+
+@pytest.fixture
+def admin_token(secure: SecureServer) -> str:
+    return secure.security.create_token("admin", "admin", actor="test").secret

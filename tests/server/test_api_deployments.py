@@ -1,0 +1,51 @@
+"""``/api/v1/deployments``: the controller's state and timeline for reading, and the levers,
+which declare the ``deploy`` action."""
+
+from __future__ import annotations
+
+import httpx
+
+from shipyard.deploy import Deployments
+from shipyard.server.api.deployments import router
+from shipyard.workspace import Workspace
+from tests.deploy.conftest import policy, register
+
+
+def test_levers_need_the_deploy_action_and_reads_need_read() -> None:
+    actions = {(s.method, s.path): s.action for s in router.specs}
+    assert actions[("GET", "/api/v1/deployments")] == "read"
+    assert actions[("GET", "/api/v1/deployments/{name}")] == "read"
+    for lever in ("promote", "rollback", "pause", "resume"):
+        assert actions[("POST", f"/api/v1/deployments/{{name}}/{lever}")] == "deploy"
+
+
+def test_read_pause_resume_promote_over_http(workspace: Workspace, api: httpx.Client) -> None:
+    register(workspace, {"auc": 0.8})
+    service = Deployments(workspace)
+    service.apply(policy())
+    service.tick("churn-prod")
+    listed = api.get("/api/v1/deployments").json()["deployments"]
+    assert [(d["name"], d["state"], d["stable_version"]) for d in listed] == [
+        ("churn-prod", "promoted", 1)
+    ]
+    status = api.get("/api/v1/deployments/churn-prod").json()
+    assert [e["action"] for e in status["timeline"]] == [
+        "applied",
+        "gating",
+        "gates_passed",
+        "deployed",
+    ]
+    assert api.get("/api/v1/deployments/churn-prod/traffic").json()["revision"] == 1
+    paused = api.post("/api/v1/deployments/churn-prod/pause", json={"reason": "audit"})
+    assert paused.status_code == 200
+    assert paused.json()["state"] == "paused"
+    assert api.post("/api/v1/deployments/churn-prod/resume").json()["state"] == "promoted"
+    register(workspace, {"auc": 0.4})
+    refused = api.post("/api/v1/deployments/churn-prod/promote", json={"version": 2})
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["error_code"] == "GATE_FAILED"
+    assert "auc >= 0.6" in body["message"]
+    missing = api.get("/api/v1/deployments/nope")
+    assert missing.status_code == 404
+    assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
