@@ -21,6 +21,7 @@ from shipyard._version import __version__
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
     from shipyard.config import Settings
     from shipyard.data import Datasets, datasets
+    from shipyard.deploy import DeploymentPolicy, Deployments
     from shipyard.entities import (
         ArtifactInfo,
         Dataset,
@@ -35,7 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
         RunStatus,
         ViewType,
     )
-    from shipyard.deploy import DeploymentPolicy, Deployments
     from shipyard.errors import (
         AlreadyExists,
         Conflict,

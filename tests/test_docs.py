@@ -36,7 +36,8 @@ README = ROOT / "README.md"
 NO_TEST = "<!-- no-test -->"
 DOC_PAGES = (
     "index", "tracking", "configuration", "server", "cli", "storage", "errors", "registry",
-    "pipelines", "data", "serving",
+    "pipelines", "data", "serving", "monitoring", "deploy", "features", "ui", "security",
+    "deployment",
 )  # fmt: skip
 
 

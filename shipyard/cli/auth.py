@@ -307,7 +307,13 @@ def grants_list(state: CliState, username: str | None, scope: str | None, as_jso
 
 
 @auth.command("audit")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=50,
+    show_default=True,
+    help="Show at most this many entries, newest first.",
+)
 @click.option("--action", help="Only this kind: grant.set, grant.revoked, login.failed, ...")
 @json_option
 @pass_state

@@ -241,7 +241,8 @@ def _done(rec: DeploymentRecord, as_json: bool, what: str) -> None:
     default=None,
     help="Write the YAML here (default: stdout).",
 )
-@click.option("--namespace", default="default", show_default=True)
+@click.option("--namespace", default="default", show_default=True,
+              help="The Kubernetes namespace the manifests name.")  # fmt: skip
 @click.option(
     "--image",
     default="shipyard:latest",

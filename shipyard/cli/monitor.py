@@ -173,12 +173,14 @@ def _span(value: str) -> dict[str, int]:
               help="Seconds to wait after a time window closes, for labels to arrive.")  # fmt: skip
 @click.option("--model", help="The model the endpoint serves (recorded in alerts).")
 @click.option("--deployment", help="The deployment watched [default: the endpoint].")
-@click.option("--task", type=click.Choice(["classification", "regression"]))
+@click.option("--task", type=click.Choice(["classification", "regression"]),
+              help="The model's task, for performance metrics once labels arrive.")  # fmt: skip
 @click.option("--target", help="The label column of the reference dataset.")
 @click.option("--feature", "features", multiple=True, help="Watch only these features.")
 @click.option("--segment", "segments", multiple=True, help="Break performance down by these.")
 @click.option("--test", "tests", multiple=True, help="As for `monitor drift`.")
-@click.option("--correction", type=click.Choice(["bonferroni", "holm", "fdr_bh"]))
+@click.option("--correction", type=click.Choice(["bonferroni", "holm", "fdr_bh"]),
+              help="Correct the p-value tests for testing many columns.")  # fmt: skip
 @click.option("--interval", type=int, default=300, show_default=True,
               help="Seconds between scheduled runs on the server.")  # fmt: skip
 @json_option
@@ -309,7 +311,9 @@ def run_cmd(state: CliState, names: tuple[str, ...], partial: bool, as_json: boo
 
 @monitor.command("results")
 @click.argument("name")
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option(
+    "--limit", type=int, default=20, show_default=True, help="Windows shown, newest first."
+)
 @json_option
 @pass_state
 def results_cmd(state: CliState, name: str, limit: int, as_json: bool) -> None:
@@ -358,10 +362,13 @@ def report_cmd(state: CliState, name: str, output: str | None, limit: int, as_js
 
 @monitor.command("rule-create")
 @click.argument("name")
-@click.option("--monitor", "monitor_name", required=True)
+@click.option("--monitor", "monitor_name", required=True, help="The monitor the rule watches.")
 @click.option("--metric", required=True, help="drift_share, accuracy, error_rate, drift:COL ...")
-@click.option("--op", "operator", type=click.Choice([">", ">=", "<", "<="]), required=True)
-@click.option("--threshold", type=float, required=True)
+@click.option("--op", "operator", type=click.Choice([">", ">=", "<", "<="]), required=True,
+              help="How the metric compares with the threshold when it breaches.")  # fmt: skip
+@click.option(
+    "--threshold", type=float, required=True, help="The value the metric is compared with."
+)
 @click.option("--for", "consecutive", type=int, default=1, show_default=True,
               help="Fire after this many breached windows in a row.")  # fmt: skip
 @click.option("--cooldown", type=int, default=0, show_default=True,
@@ -417,7 +424,7 @@ def _rule_dict(rule: Any) -> dict[str, Any]:
 
 
 @monitor.command("rules")
-@click.option("--monitor", "monitor_name")
+@click.option("--monitor", "monitor_name", help="Only this monitor's rules.")
 @json_option
 @pass_state
 def rules_cmd(state: CliState, monitor_name: str | None, as_json: bool) -> None:
@@ -446,9 +453,12 @@ def rule_delete_cmd(state: CliState, name: str) -> None:
 
 
 @monitor.command("alerts")
-@click.option("--status", type=click.Choice(["open", "acknowledged", "resolved"]))
-@click.option("--monitor", "monitor_name")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--status", type=click.Choice(["open", "acknowledged", "resolved"]),
+              help="Only alerts in this state.")  # fmt: skip
+@click.option("--monitor", "monitor_name", help="Only this monitor's alerts.")
+@click.option(
+    "--limit", type=int, default=50, show_default=True, help="Alerts shown, newest first."
+)
 @json_option
 @pass_state
 def alerts_cmd(

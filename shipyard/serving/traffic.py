@@ -81,9 +81,7 @@ class DeploymentSpec:
         )
 
     @classmethod
-    def from_dict(
-        cls, raw: Mapping[str, Any], *, source: str = "the deployment spec"
-    ) -> DeploymentSpec:
+    def from_dict(cls, raw: object, *, source: str = "the deployment spec") -> DeploymentSpec:
         if not isinstance(raw, Mapping):
             raise InvalidInput(f"{source} must be a mapping with `name` and `arms`.")
         unknown = set(raw) - {"name", "arms", "shadow", "sticky_header", "poll_interval_s"}

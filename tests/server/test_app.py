@@ -39,7 +39,8 @@ def test_unknown_route_is_json_404(api: httpx.Client) -> None:
     assert resp.status_code == 404
     assert resp.json()["error_code"] == "ENDPOINT_NOT_FOUND"
     assert "GET /api/v1/no-such-thing" in resp.json()["message"]
-    assert api.get("/").json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert api.get("/no-such-page").json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert api.get("/", follow_redirects=False).status_code == 307  # the web UI
 
 
 def test_wrong_method_is_json_405_with_allow(api: httpx.Client) -> None:

@@ -19,6 +19,7 @@ from shipyard.server.app import create_app
 from shipyard.server.errors import is_mlflow_path
 from shipyard.server.openapi import openapi_path
 from shipyard.server.routing import ApiRoute
+from shipyard.server.ui import routes as ui_routes
 from shipyard.workspace import Workspace
 from tests.server.conftest import LiveServer
 
@@ -28,11 +29,13 @@ UNDOCUMENTED = {"/health", "/version", "/api/openapi.json"}
 
 
 def _served(workspace: Workspace) -> set[tuple[str, str]]:
-    """(method, OpenAPI path) of every Shipyard API route the app serves (HEAD is implied)."""
+    """(method, OpenAPI path) of every Shipyard API route the app serves (HEAD is implied);
+    the web UI's pages are HTML for people, not API, and are left out."""
+    ui = {getattr(route, "path", "") for route in ui_routes(workspace)}
     out = set()
     for route in create_app(workspace).routes:
         path = getattr(route, "path", "")
-        if path in UNDOCUMENTED or is_mlflow_path(path):
+        if path in UNDOCUMENTED or path in ui or is_mlflow_path(path):
             continue
         assert path.startswith("/api/v1/"), f"{path} is neither MLflow's nor under /api/v1"
         assert isinstance(route, ApiRoute), f"{path} is not declared with ApiRouter"
