@@ -255,17 +255,6 @@ class Deployments:
             name, "deleted", f"deleted deployment {name!r}", from_state=rec.state, user_id=_user()
         )
 
-    def references_to(self, version: Any) -> builtins.list[str]:
-        """Registry reference check: the deployments serving ``version``."""
-        out = []
-        for rec in self.list():
-            if rec.model == version.name and version.version in (
-                rec.stable_version,
-                rec.candidate_version if rec.state in IN_ROLLOUT | {State.PAUSED} else None,
-            ):
-                out.append(f"deployment {rec.name!r}")
-        return out
-
     # ---------------------------------------------------------------- gates
 
     def check_gates(

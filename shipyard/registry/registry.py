@@ -8,8 +8,10 @@ deleting a version an alias points at); this layer parses URIs, frees the bytes 
 release, and asks the *reference checks* before deleting: callables that say what else (a
 deployment, for instance) still uses a version::
 
-    registry = Registry(ws, reference_checks=[deployments.references_to])
-    registry.delete_version("churn", 3)   # InvalidState if a deployment serves version 3
+    registry = Registry(ws, reference_checks=[my_check])
+    registry.delete_version("churn", 3)   # InvalidState if my_check names a user of version 3
+
+The deployments of the workspace (:func:`deployment_references`) are always asked.
 
 A package folder on disk (written by :func:`shipyard.save_model`, or converted from MLflow by
 :mod:`shipyard.models.mlflow_import`) is registered by logging it to a run first
@@ -46,6 +48,20 @@ ReferenceCheck = Callable[[ModelVersion], Iterable[str]]
 """Says, in words, what refers to a version (``"deployment 'prod'"``); nothing when unused."""
 
 
+def deployment_references(workspace: Workspace, version: ModelVersion) -> list[str]:
+    """The workspace's deployments that serve ``version`` (stable, or the candidate of a rollout
+    under way), in words; none for a workspace without a deployment store (a server URI: the
+    server asks its own)."""
+    store = workspace.deployment_store
+    if store is None:
+        return []
+    return [
+        f"deployment {rec.name!r}"
+        for rec in store.list()
+        if rec.model == version.name and rec.holds(version.version)
+    ]
+
+
 class Registry:
     """Registered models and their versions in one workspace.
 
@@ -56,7 +72,10 @@ class Registry:
         self, workspace: Workspace, *, reference_checks: Sequence[ReferenceCheck] = ()
     ) -> None:
         self.workspace = workspace
-        self._checks: list[ReferenceCheck] = list(reference_checks)
+        self._checks: list[ReferenceCheck] = [
+            lambda mv: deployment_references(workspace, mv),
+            *reference_checks,
+        ]
 
     @property
     def store(self) -> RegistryStore:

@@ -24,6 +24,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+ROLLOUT_STATES = frozenset({"gating", "shadow", "canary", "paused"})
+"""The states in which a deployment's candidate version is still in use."""
+
 
 @dataclass(frozen=True, slots=True)
 class DeploymentRecord:
@@ -45,6 +48,13 @@ class DeploymentRecord:
     revision: int = 0
     creation_time: int = 0
     last_update_time: int = 0
+
+    def holds(self, version: int) -> bool:
+        """Whether this deployment still needs ``version``: its stable version, or the candidate
+        of a rollout under way (gating, shadow, canary, or paused in one)."""
+        return version == self.stable_version or (
+            version == self.candidate_version and self.state in ROLLOUT_STATES
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,3 +267,30 @@ def test_a_remote_workspace_reaches_the_registry_through_the_server(tmp_path: Pa
         store.http.retries = 0
         with pytest.raises(errors.StoreUnavailable, match=r"http://127\.0\.0\.1:9"):
             Registry(ws).get_model("churn")
+
+
+def test_a_version_a_deployment_serves_cannot_be_deleted(workspace: Workspace) -> None:
+    """Every Registry asks the workspace's deployments, with no reference check passed in: the
+    stable version always, the candidate only while its rollout is under way."""
+    from shipyard.store.deployments import DeploymentRecord
+
+    registry = Registry(workspace)
+    for _ in range(3):
+        registry.register_model_version("churn", f"runs:/{log_package(workspace)}/model")
+    workspace.deployments.create(
+        DeploymentRecord(
+            name="prod", model="churn", policy={}, state="canary", stable_version=1,
+            candidate_version=2,
+        )
+    )  # fmt: skip
+    for version in (1, 2):
+        with pytest.raises(errors.InvalidState, match="deployment 'prod' still refer") as caught:
+            registry.delete_version("churn", version)
+        assert caught.value.details == {"references": ["deployment 'prod'"]}
+    registry.delete_version("churn", 3)  # not served: deleted
+
+    rec = workspace.deployments.get("prod")
+    workspace.deployments.update("prod", rec.revision, {"state": "rolled_back"})
+    registry.delete_version("churn", 2)  # the rolled-back candidate is free again
+    with pytest.raises(errors.InvalidState, match="deployment 'prod'"):
+        registry.delete_version("churn", 1)
