@@ -132,7 +132,7 @@ class Registry:
                 f"name = '{_quote(name)}'", max_results=1000, page_token=page_token
             )
             for version in page:
-                self._refuse_if_referenced(version)
+                self.refuse_if_referenced(version)
             page_token = page.next_page_token
             if page_token is None:
                 break
@@ -329,12 +329,13 @@ class Registry:
 
         Refused (``InvalidState``) while an alias or a reference check holds it. Returns the
         number of bytes freed."""
-        self._refuse_if_referenced(self.store.get_model_version(name, version))
+        self.refuse_if_referenced(self.store.get_model_version(name, version))
         digests = self.store.delete_model_version(name, version, user_id=_user(user), reason=reason)
         return self.workspace.artifacts.free(digests)
 
-    def _refuse_if_referenced(self, version: ModelVersion) -> None:
-        """Ask the reference checks (the store refuses aliased versions itself)."""
+    def refuse_if_referenced(self, version: ModelVersion) -> None:
+        """``InvalidState`` naming what still uses ``version`` (deployments, the reference checks);
+        the store refuses aliased versions itself."""
         found: list[str] = []
         for check in self._checks:
             found.extend(check(version))

@@ -49,3 +49,23 @@ def test_read_pause_resume_promote_over_http(workspace: Workspace, api: httpx.Cl
     missing = api.get("/api/v1/deployments/nope")
     assert missing.status_code == 404
     assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_served_version_cannot_be_deleted_over_either_api(
+    workspace: Workspace, api: httpx.Client
+) -> None:
+    register(workspace, {"auc": 0.8})
+    service = Deployments(workspace)
+    service.apply(policy())
+    service.tick("churn-prod")  # version 1 is now the deployment's stable version
+    model = workspace.deployments.get("churn-prod").model
+    resp = api.delete(f"/api/v1/registered-models/{model}/versions/1")
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["error_code"] == "INVALID_STATE"
+    assert "deployment 'churn-prod'" in resp.json()["message"]
+    resp = api.request(
+        "DELETE", "/api/2.0/mlflow/model-versions/delete", json={"name": model, "version": "1"}
+    )
+    assert (resp.status_code, resp.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert "deployment 'churn-prod'" in resp.json()["message"]
+    assert workspace.registry.get_model_version(model, 1).version == 1

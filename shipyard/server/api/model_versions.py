@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 from shipyard import validation
 from shipyard.entities import to_json
 from shipyard.errors import InvalidInput
+from shipyard.registry import Registry
 from shipyard.registry.uris import RUNS_SCHEME, parse_runs_uri
 from shipyard.server._http_util import (
     can_write_inline,
@@ -284,6 +285,7 @@ async def transition_model_version_stage(request: Request, ws: Workspace) -> Res
 def _delete_version(
     ws: Workspace, name: str, number: int, user_id: str, reason: str | None
 ) -> dict[str, Any]:
+    Registry(ws).refuse_if_referenced(ws.registry.get_model_version(name, number))
     digests = ws.registry.delete_model_version(name, number, user_id=user_id, reason=reason)
     return freed(ws, digests)
 
@@ -299,7 +301,8 @@ def _delete_version(
 )
 async def delete_model_version(request: Request, ws: Workspace) -> Response:
     """Delete a version and its files, freeing the bytes nothing else references. Refused
-    (409 ``INVALID_STATE``, ``details.references``) while an alias points at it. Its number is
+    (409 ``INVALID_STATE``, ``details.references``) while an alias points at it or a
+    deployment serves it. Its number is
     never reused."""
     name, number, q = name_of(request), version_of(request), query(request)
     user_id, reason = user_of(request, q), reason_of(q)
