@@ -7,17 +7,39 @@
 See ``docs/monitoring.md``.
 """
 
-from shipyard.monitoring.drift import (
-    ColumnDrift,
-    DriftReport,
-    DriftTest,
-    compare,
-    default_test,
-    drift_tests,
-    register_drift_test,
-)
-from shipyard.monitoring.predictions import log_folder, read_predictions
-from shipyard.monitoring.samples import CategoricalSample, NumericSample
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
+    from shipyard.monitoring.drift import (
+        ColumnDrift,
+        DriftReport,
+        DriftTest,
+        compare,
+        default_test,
+        drift_tests,
+        register_drift_test,
+    )
+    from shipyard.monitoring.predictions import log_folder, read_predictions
+    from shipyard.monitoring.samples import CategoricalSample, NumericSample
+
+# Imported on first use: the model server reads and writes the prediction log through
+# ``shipyard.monitoring.predictions`` and must not pay for scipy (the drift tests) at start-up.
+_EXPORTS = {
+    "CategoricalSample": "shipyard.monitoring.samples",
+    "ColumnDrift": "shipyard.monitoring.drift",
+    "DriftReport": "shipyard.monitoring.drift",
+    "DriftTest": "shipyard.monitoring.drift",
+    "NumericSample": "shipyard.monitoring.samples",
+    "compare": "shipyard.monitoring.drift",
+    "default_test": "shipyard.monitoring.drift",
+    "drift_tests": "shipyard.monitoring.drift",
+    "log_folder": "shipyard.monitoring.predictions",
+    "read_predictions": "shipyard.monitoring.predictions",
+    "register_drift_test": "shipyard.monitoring.drift",
+}
 
 __all__ = [
     "CategoricalSample",
@@ -32,3 +54,16 @@ __all__ = [
     "read_predictions",
     "register_drift_test",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard.monitoring' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
