@@ -9,9 +9,10 @@ NaN values are kept out of the extremes; non-finite values are dropped from char
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_POINTS = 2000
 """Points a chart receives at most (two per bucket): more than a laptop screen has pixels."""
@@ -19,6 +20,8 @@ DEFAULT_POINTS = 2000
 
 def minmax_buckets(x: Any, y: Any, points: int = DEFAULT_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """At most ``points`` of ``(x, y)`` (x ascending) that keep each bucket's min and max."""
+    import numpy as np
+
     xs = np.asarray(x, dtype=np.float64)
     ys = np.asarray(y, dtype=np.float64)
     finite = np.isfinite(ys)
@@ -41,9 +44,19 @@ def minmax_buckets(x: Any, y: Any, points: int = DEFAULT_POINTS) -> tuple[np.nda
     return xs[keep], ys[keep]
 
 
-def series_json(
-    x: Any, y: Any, points: int = DEFAULT_POINTS
-) -> dict[str, list[float] | int | bool]:
+class Series(TypedDict):
+    """The chart payload of one series (what ``static/ui.js`` draws)."""
+
+    x: list[float]
+    y: list[float]
+    total: int
+    """Points in the history."""
+    shown: int
+    """Points sent (at most the ``points`` asked for)."""
+    downsampled: bool
+
+
+def series_json(x: Any, y: Any, points: int = DEFAULT_POINTS) -> Series:
     """The chart payload of one series: ``{x, y, total, shown, downsampled}``."""
     total = len(x)
     xs, ys = minmax_buckets(x, y, points)

@@ -13,16 +13,17 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import numpy as np
 from starlette.requests import Request
 
 from shipyard import validation
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.server.ui import _preview
-from shipyard.server.ui._downsample import DEFAULT_POINTS, series_json
+from shipyard.server.ui._downsample import DEFAULT_POINTS, Series, series_json
 from shipyard.server.ui._routing import UiRouter, query_choice, query_int, run_duration
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from shipyard.workspace import Workspace
 
 router = UiRouter()
@@ -107,6 +108,8 @@ def full_history(ws: Workspace, run_id: str, key: str) -> np.ndarray:
     """Every point of ``key`` in step order as an ``(n, 3)`` array of step, timestamp, value
     (NaN where a NaN was logged): one store call, as plain rows rather than an entity per
     point, which is most of the cost of a 100,000-point history."""
+    import numpy as np
+
     rows = ws.store.get_metric_history_rows(run_id, key).items
     out = np.empty((len(rows), 3), dtype=np.float64)
     n = len(rows)
@@ -117,9 +120,11 @@ def full_history(ws: Workspace, run_id: str, key: str) -> np.ndarray:
     return out
 
 
-def axis_series(history: np.ndarray, axis: str, points: int) -> dict[str, Any]:
+def axis_series(history: np.ndarray, axis: str, points: int) -> Series:
     """The chart payload of a history on the ``step``, ``time`` (epoch seconds, what the chart's
     time scale reads) or ``relative`` (seconds since the first value) axis."""
+    import numpy as np
+
     y = history[:, 2]
     if axis == "step":
         x = history[:, 0]
