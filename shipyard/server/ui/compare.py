@@ -53,7 +53,11 @@ def compare_page(request: Request, ws: Workspace) -> dict[str, Any]:
     metric = request.query_params.get("metric") or (metric_keys[0] if metric_keys else "")
     px = request.query_params.get("px") or (param_keys[0] if param_keys else "")
     my = request.query_params.get("my") or metric
+    experiment_ids = {r.info.experiment_id for r in runs}
     return {
+        "experiment": (
+            ws.store.get_experiment(experiment_ids.pop()) if len(experiment_ids) == 1 else None
+        ),
         "runs": runs,
         "ids": [r.info.run_id for r in runs],
         "params": params,

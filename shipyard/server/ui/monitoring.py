@@ -3,9 +3,10 @@ volume), distribution overlays of the latest window, and alerts.
 
 Reads go through :mod:`shipyard.monitoring.monitors` (``list_monitors``, ``results_over_time``,
 ``list_alerts``) and the monitor store; acknowledging an alert calls
-:func:`shipyard.monitoring.alerts.acknowledge` (a ``write`` on the monitor). Charts fetch
+:func:`shipyard.monitoring.alerts.acknowledge` (a ``write`` on the model the monitor watches). Charts fetch
 ``/ui/data/monitors/{name}/metrics?group=drift|performance|health|volume|quality``: one series per
-metric, on the time axis of the windows' ends.
+metric, on the time axis of the windows' ends; latencies (``*_ms``) carry ``"scale": "ms"`` so the
+chart gives them an axis of their own next to the error rate.
 """
 
 from __future__ import annotations
@@ -176,7 +177,16 @@ def monitor_metrics(request: Request, ws: Workspace) -> dict[str, Any]:
             ys.append(value)
         if xs:
             label = key.removeprefix("drift:")
-            series.append({"name": label, "x": xs, "y": ys, "total": len(xs), "shown": len(xs)})
+            item: dict[str, Any] = {
+                "name": label,
+                "x": xs,
+                "y": ys,
+                "total": len(xs),
+                "shown": len(xs),
+            }
+            if key.endswith("_ms"):
+                item["scale"] = "ms"  # drawn on a second axis next to rates (0..1)
+            series.append(item)
     return {"key": group, "axis": "time", "series": series}
 
 

@@ -113,6 +113,24 @@ def _charts_drawn(pg: sync_api.Page, count: int) -> None:
     )
 
 
+def _clipped_bar_charts(pg: sync_api.Page) -> list[str]:
+    """Bar charts whose x scale ends at the first or last bar's centre (half a bar cut off)."""
+    return list(
+        pg.evaluate(
+            """() => Array.from(document.querySelectorAll('figure[data-chart=bars], figure[data-chart=dist]'))
+                .filter(f => {
+                    const xs = JSON.parse(f.dataset.points).x, s = f._plot.scales.x;
+                    return !(s.min < xs[0] && s.max > xs[xs.length - 1]);
+                })
+                .map(f => f.dataset.label)"""
+        )
+    )
+
+
+_SECOND_AXES = """() => Array.from(document.querySelectorAll('figure[data-chart=overlay]'))
+    .flatMap(f => f._plot.axes.filter(a => a.side === 1).map(a => a.scale))"""
+
+
 def test_every_page_renders_without_errors(
     ui_server: UiServer, page: tuple[sync_api.Page, Problems], tmp_path: Path
 ) -> None:
@@ -155,8 +173,12 @@ def test_every_page_renders_without_errors(
             _charts_drawn(pg, 3)
         if name == "dataset-version":
             _charts_drawn(pg, 3)
+            assert _clipped_bar_charts(pg) == [], name
         if name == "monitor":
-            _charts_drawn(pg, 6)  # drift, performance, health, volume, quality + 2 overlays
+            _charts_drawn(pg, 7)  # drift, performance, health, volume, quality + 2 overlays
+            assert _clipped_bar_charts(pg) == [], name
+            # the latency has its own axis on the right of the error-rate chart
+            assert pg.evaluate(_SECOND_AXES) == ["ms"]
         if name == "deployment":
             assert pg.locator("svg.split-svg rect").count() == 2
         if name == "artifact-image":
@@ -278,8 +300,9 @@ def test_deployment_actions_and_alert_acknowledgement(
     pg, problems = page
     s = ui_server.seeded
     pg.goto(f"{ui_server.url}/deployments/{s.deployment}")
-    pg.get_by_label("Reason").nth(2).fill("checking the canary by hand")  # the pause form's
-    pg.get_by_role("button", name="Pause").click()
+    pause = pg.get_by_role("group", name="Pause")
+    pause.get_by_label("Reason").fill("checking the canary by hand")
+    pause.get_by_role("button", name="Pause").click()
     pg.wait_for_url(re.compile(r"done=paused"))
     assert "paused" in pg.locator("h1 .badge").inner_text()
     assert "checking the canary by hand" in pg.locator("ol.timeline").inner_text()

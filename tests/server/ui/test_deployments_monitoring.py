@@ -164,6 +164,11 @@ def test_monitor_page_charts_over_time_and_distributions(ui: SeededClient) -> No
     age = drift["series"][0]
     assert len(age["x"]) == 12
     assert age["y"][-1] > age["y"][0]
+    # latencies get an axis of their own next to the error rate (a rate of 0.01 would be a flat
+    # line on a 0-30 ms scale)
+    health = ui.client.get(f"/ui/data/monitors/{ui.seeded.monitor}/metrics?group=health").json()
+    scales = {s["name"]: s.get("scale") for s in health["series"]}
+    assert scales == {"error_rate": None, "latency_p99_ms": "ms"}
     perf = ui.client.get(f"/ui/data/monitors/{ui.seeded.monitor}/metrics?group=performance")
     assert [s["name"] for s in perf.json()["series"]] == ["accuracy"]  # no segment metrics
     assert (

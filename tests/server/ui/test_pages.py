@@ -14,7 +14,7 @@ from shipyard.errors import PermissionDenied
 from shipyard.server.app import create_app
 from shipyard.server.auth import Principal
 from tests.server.asgi import ASGISyncTransport
-from tests.server.ui._seed import LONG_HISTORY
+from tests.server.ui._seed import BASE_MS, LONG_HISTORY
 from tests.server.ui.conftest import SeededClient
 
 
@@ -127,6 +127,15 @@ def test_metric_data_is_downsampled_and_keeps_the_spike(ui: SeededClient) -> Non
     t = ui.client.get(f"/ui/data/runs/{rid}/metric", params={"key": "val_loss", "x": "relative"})
     assert t.json()["x"][0] == 0.0
     assert t.json()["x"][-1] == pytest.approx((LONG_HISTORY - 1) * 0.01)
+    # wall time in epoch seconds (what the chart's time scale reads), still downsampled
+    w = ui.client.get(
+        f"/ui/data/runs/{rid}/metric", params={"key": "val_loss", "x": "time", "points": 200}
+    ).json()
+    assert w["axis"] == "time"
+    assert w["x"][0] == BASE_MS / 1000
+    assert w["x"][-1] == pytest.approx((BASE_MS + (LONG_HISTORY - 1) * 10) / 1000)
+    assert w["shown"] <= 200
+    assert max(w["y"]) == 50.0
 
 
 def test_metric_data_errors_are_json(ui: SeededClient) -> None:
@@ -170,6 +179,10 @@ def test_compare_view_diffs_params_and_overlays_metrics(ui: SeededClient) -> Non
     query = "&".join(f"runs={i}" for i in ids)
     body = page(ui, f"/compare?{query}")
     assert body.count('class="differs"') >= 3  # lr, model differ; accuracy, loss differ
+    # the way back: the runs' experiment in the breadcrumb
+    crumbs = re.search(r'<nav class="crumbs"[^>]*>(.*?)</nav>', body)
+    assert crumbs is not None
+    assert f'href="/experiments/{ui.seeded.experiment_id}">churn-experiments</a>' in crumbs.group(1)
     scatter = re.search(r'data-chart="scatter" data-points="([^"]+)"', body)
     assert scatter is not None
     points = json.loads(html.unescape(scatter.group(1)))

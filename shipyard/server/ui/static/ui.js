@@ -84,17 +84,29 @@
     }).catch(function (e) { fail(fig, "Could not load the chart: " + e.message); });
   }
 
+  function counted(n, plural) {
+    return n + " " + (n === 1 ? plural.replace(/s$/, "") : plural);
+  }
+
   function drawOverlay(fig) {
     var axis = fig.dataset.axis || currentAxis();
     var points = Math.min(20000, plotSize(fig).width * 2);
     fetchJson(withParams(fig.dataset.src, axis, points)).then(function (d) {
       if (!d.series.length) { fail(fig, "Nothing to draw for " + d.key + "."); return; }
       var data = uPlot.join(d.series.map(function (s) { return [s.x, s.y]; }));
+      // A series with its own unit (latency in ms next to an error rate) goes on a second
+      // scale with its axis on the right, so neither is flattened against the other.
+      var scaled = d.series.filter(function (s) { return s.scale; });
+      var second = scaled.length && scaled.length < d.series.length ? scaled[0].scale : null;
       var series = [{label: AXIS_LABELS[axis]}].concat(d.series.map(function (s, i) {
-        return {label: s.name, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true};
+        var one = {label: s.name, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true};
+        if (second && s.scale === second) { one.scale = second; one.label = s.name + " (" + second + ", right axis)"; }
+        return one;
       }));
-      note(fig, "(" + d.series.length + " " + (fig.dataset.unit || "runs") + ")");
-      draw(fig, {scales: {x: {time: axis === "time"}}, axes: [xAxis(axis), {}], series: series}, data);
+      var axes = [xAxis(axis), {}];
+      if (second) { axes.push({scale: second, side: 1, label: second, grid: {show: false}}); }
+      note(fig, "(" + counted(d.series.length, fig.dataset.unit || "runs") + ")");
+      draw(fig, {scales: {x: {time: axis === "time"}}, axes: axes, series: series}, data);
     }).catch(function (e) { fail(fig, "Could not load the chart: " + e.message); });
   }
 
@@ -117,16 +129,29 @@
     }, [d.x, d.y]);
   }
 
+  // Bars centred on x: the x scale reaches half a bar beyond the first and last centre, so the
+  // outer bars are drawn whole; category axes tick on whole numbers only (one label a bar).
+  function barScale(xs) {
+    var half = xs.length > 1 ? (xs[1] - xs[0]) / 2 : 0.5;
+    return {time: false, range: function () { return [xs[0] - half, xs[xs.length - 1] + half]; }};
+  }
+
+  function barAxis(labels) {
+    if (!labels.length) { return {}; }
+    return {incrs: [1, 2, 5, 10, 20, 50], values: function (u, vals) {
+      return vals.map(function (v) { return labels[v] === undefined ? "" : String(labels[v]).slice(0, 12); });
+    }};
+  }
+
+  var ZERO_BASED = {range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.05 : 1]; }};
+
   function drawBars(fig) {
     var d = JSON.parse(fig.dataset.points);
     if (!d.x.length) { fail(fig, "No distribution to show for this column."); return; }
-    var labels = d.labels;
     var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({size: [0.9, 60]}) : undefined;
     draw(fig, {
-      scales: {x: {time: false}, y: {range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.05 : 1]; }}},
-      axes: [{values: labels.length ? function (u, vals) {
-        return vals.map(function (v) { return labels[v] === undefined ? "" : String(labels[v]).slice(0, 12); });
-      } : undefined}, {}],
+      scales: {x: barScale(d.x), y: ZERO_BASED},
+      axes: [barAxis(d.labels), {}],
       legend: {show: false},
       series: [{}, {label: fig.dataset.label, stroke: PALETTE[0], fill: "rgba(37,99,235,0.35)", paths: bars,
         points: {show: false}}]
@@ -135,14 +160,15 @@
 
   function drawDistribution(fig) {
     var d = JSON.parse(fig.dataset.points);
-    var labels = d.labels;
+    if (!d.x.length) { fail(fig, "No distribution to show for this column."); return; }
     var paths = uPlot.paths && uPlot.paths.bars;
     draw(fig, {
-      scales: {x: {time: false}, y: {range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.05 : 1]; }}},
-      axes: [{values: labels.length ? function (u, vals) {
-        return vals.map(function (v) { return labels[v] === undefined ? "" : String(labels[v]).slice(0, 12); });
-      } : undefined}, {}],
-      series: [{}, {label: "reference", stroke: "#6b7280", fill: "rgba(107,114,128,0.35)",
+      scales: {x: barScale(d.x), y: ZERO_BASED},
+      axes: [barAxis(d.labels), {label: "share of rows"}],
+      series: [{label: d.labels.length ? "category" : "bin centre", value: d.labels.length ? function (u, v) {
+        return v === null || d.labels[v] === undefined ? "--" : d.labels[v];
+      } : undefined},
+        {label: "reference", stroke: "#6b7280", fill: "rgba(107,114,128,0.35)",
         paths: paths ? paths({size: [0.45, 40], align: -1}) : undefined, points: {show: false}},
         {label: "current", stroke: PALETTE[0], fill: "rgba(37,99,235,0.45)",
         paths: paths ? paths({size: [0.45, 40], align: 1}) : undefined, points: {show: false}}]
