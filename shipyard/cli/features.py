@@ -99,7 +99,11 @@ def apply_cmd(
         return
     if not yes and not as_json and is_terminal(sys.stdin) and is_terminal(sys.stdout):
         click.confirm(f"Apply {len(changes)} change(s)?", abort=True)
-    result = fs.apply(target, prune=prune)
+    from shipyard.tracking.context import current_user
+
+    # Exactly the diff printed above: a concurrent apply in between is a Conflict, not a
+    # silent overwrite.
+    result = fs.apply_planned(changes, user_id=current_user())
     if as_json:
         emit_json({"applied": True, "changes": [c.to_dict() for c in result.changes]})
         return

@@ -326,17 +326,29 @@ def _run(con: Any, sql: str, plan: Plan, *, arrow: bool = False) -> Any:
         raise InvalidInput(f"reading the feature sources failed: {exc}") from None
 
 
+@dataclass(frozen=True)
+class Covered:
+    """What an earlier materialization already wrote: every row with event time in
+    ``[start, end]`` and, where the source has a created time, created before ``watermark``
+    (without one, ``watermark`` is ``end + 1`` and adds nothing)."""
+
+    start_ms: int | None
+    end_ms: int
+    watermark: int
+
+
 def latest_rows(
     ws: Workspace | None,
     read: ViewRead,
     *,
     start_ms: int | None,
     end_ms: int,
-    created_after_ms: int | None = None,
+    covered: Covered | None = None,
 ) -> pa.Table:
     """The latest row per entity key with event time in ``[start, end]`` (and, for an
-    incremental run over a source with a created time, created after the watermark): the keys,
-    ``__event_ms``, ``__created_ms`` and the features. Ties break on created time."""
+    incremental run, outside what ``covered`` says was written already: created at or after
+    its watermark, or with an event time outside its window): the keys, ``__event_ms``,
+    ``__created_ms`` and the features. Ties break on created time."""
     rel = relation(ws, read.view)
     keys = [q(k) for k in read.join_keys]
     ev = _ts(q(rel.event_time))
@@ -344,8 +356,13 @@ def latest_rows(
     where = [f"{ev} <= make_timestamp({end_ms * 1000})"]
     if start_ms is not None:
         where.append(f"{ev} >= make_timestamp({start_ms * 1000})")
-    if created_after_ms is not None and rel.created_time:
-        where.append(f"{cr} >= make_timestamp({created_after_ms * 1000})")
+    if covered is not None:
+        new = [f"{ev} > make_timestamp({covered.end_ms * 1000})"]
+        if covered.start_ms is not None:
+            new.append(f"{ev} < make_timestamp({covered.start_ms * 1000})")
+        if rel.created_time:
+            new.append(f"{cr} >= make_timestamp({covered.watermark * 1000})")
+        where.append(f"({' OR '.join(new)})")
     where += [f"{k} IS NOT NULL" for k in keys]
     feats = [f"CAST({q(f.name)} AS {_SQL_TYPES[f.dtype]}) AS {q(f.name)}" for f in read.features]
     sql = (

@@ -34,7 +34,9 @@ def materialize_incremental(views: str = "") -> list[dict[str, Any]]:
 
     fs = FeatureStore(current().client.workspace)
     try:
-        done = fs.materialize([v for v in views.split(",") if v] or None, incremental=True)
+        done = fs.materialize(
+            [v for v in views.split(",") if v] or None, incremental=True, progress=_LogProgress()
+        )
     finally:
         fs.close()
     for m in done:
@@ -44,6 +46,20 @@ def materialize_incremental(views: str = "") -> list[dict[str, Any]]:
          "end_time": m.end_time, "watermark": m.watermark}
         for m in done
     ]  # fmt: skip
+
+
+class _LogProgress:
+    """Progress lines in the step's log (``shipyard pipelines show RUN --logs``): a view's
+    start, each tenth of its rows, and its end."""
+
+    def __init__(self) -> None:
+        self._tenths: dict[str, int] = {}
+
+    def __call__(self, view: str, done: int, total: int) -> None:
+        tenth = done * 10 // total if total else 10
+        if done == 0 or tenth > self._tenths.get(view, 0):
+            self._tenths[view] = tenth
+            print(f"{view}: {done}/{total} entity row(s) written", flush=True)
 
 
 @pipeline(name="features-materialize")

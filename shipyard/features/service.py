@@ -207,9 +207,15 @@ class FeatureStore:
         changes = self.plan(definitions, prune=prune)
         if dry_run or not changes:
             return ApplyResult(changes, dry_run=dry_run)
-        records = apply_changes(self.meta, changes, user_id=user_id)
+        return self.apply_planned(changes, user_id=user_id)
+
+    def apply_planned(self, changes: Sequence[Change], *, user_id: str = "") -> ApplyResult:
+        """Write exactly the changes :meth:`plan` returned (the diff a user was shown), in one
+        transaction; ``Conflict`` (and nothing written) if any of those definitions was applied
+        by someone else since."""
+        records = apply_changes(self.meta, changes, user_id=user_id) if changes else []
         self.catalog(fresh=True)
-        return ApplyResult(changes, records)
+        return ApplyResult(list(changes), records)
 
     def definitions(self, kind: str | None = None) -> list[DefinitionRecord]:
         """The applied definitions (of ``kind``, when given), by kind then name."""
@@ -290,9 +296,11 @@ class FeatureStore:
         progress: ProgressCallback | None = None,
     ) -> list[Materialization]:
         """Write the latest row per entity into the online store: with event time in
-        ``[start, end]`` (default: everything up to now), or with ``incremental`` what is new
-        since the view's last materialization (by created time where the source has one, so
-        late-arriving rows are picked up; else by event time)."""
+        ``[start, end]`` (default: everything up to now), or with ``incremental`` what the
+        view's last materialization into this online store (of the same view version) did not
+        write: rows created since (where the source has a created time, so late-arriving rows
+        are picked up) and rows with event times outside its window. The first incremental run
+        of a view version reads everything up to ``end``."""
         if incremental and start is not None:
             raise InvalidInput("give either --incremental or --start/--end, not both.")
         catalog = self.catalog(fresh=True)
@@ -305,26 +313,27 @@ class FeatureStore:
             )
         end_ms = to_ms(end) if end is not None else int(time.time() * 1000)
         assert end_ms is not None
-        start_ms = to_ms(start)
+        start_ms = None if incremental else to_ms(start)
+        mode = "range" if start is not None or end is not None else "full"
+        if incremental:
+            mode = "incremental"
         out = []
         for name in names:
             view = catalog.view(name)
-            previous: list[Materialization] = []
+            version = catalog.version("feature_view", name)
             read = catalog.resolve([name]).reads[0]
-            created_after = None
-            mode = "range" if start is not None or end is not None else "full"
-            view_start = start_ms
+            covered = None
             if incremental:
-                mode = "incremental"
-                previous = self.meta.materializations(name, self.online.uri)
+                previous = [
+                    m
+                    for m in self.meta.materializations(name, self.online.uri)
+                    if m.view_version == version
+                ]
                 if previous:
-                    if view.source.created_time:
-                        created_after = previous[0].watermark
-                        view_start = None
-                    else:
-                        view_start = previous[0].watermark
+                    last = previous[0]
+                    covered = offline.Covered(last.start_time, last.end_time, last.watermark)
             table = offline.latest_rows(
-                self.ws, read, start_ms=view_start, end_ms=end_ms, created_after_ms=created_after
+                self.ws, read, start_ms=start_ms, end_ms=end_ms, covered=covered
             )
             rows = self._write_online(
                 name, read.join_keys, [f.name for f in read.features], table, progress
@@ -332,18 +341,11 @@ class FeatureStore:
             watermark = end_ms + 1
             if view.source.created_time:
                 created = [c for c in table.column("__created_ms").to_pylist() if c is not None]
-                last = previous[0].watermark if incremental and previous else 0
-                watermark = max([last, *created]) + 1 if created else last
+                floor = covered.watermark if covered is not None else 0
+                watermark = max(floor, max(created) + 1) if created else floor
             out.append(
                 self.meta.record_materialization(
-                    name,
-                    catalog.version("feature_view", name),
-                    self.online.uri,
-                    mode,
-                    view_start,
-                    end_ms,
-                    watermark,
-                    rows,
+                    name, version, self.online.uri, mode, start_ms, end_ms, watermark, rows
                 )
             )
         return out
@@ -455,19 +457,18 @@ class FeatureStore:
         columns: dict[str, list[Any]],
         n: int,
     ) -> dict[str, list[dict[str, Any]]]:
-        import pandas as pd
-
         out: dict[str, list[dict[str, Any]]] = {}
         for odfv, _ in plan.on_demand:
-            inputs: dict[str, list[Any]] = {}
+            inputs: dict[str, tuple[str, list[Any]]] = {}
             for src in odfv.source_names:
                 read = next(r for r in plan.reads if r.view.name == src)
                 rows = fetched[src]
                 for f in read.features:
-                    inputs[f.name] = [None if r is None else r.get(f.name) for r in rows]
+                    values = [None if r is None else r.get(f.name) for r in rows]
+                    inputs[f.name] = (f.dtype, values)
             for f in odfv.request:
-                inputs[f.name] = columns[f.name]
-            frame = _call_on_demand(odfv, pd.DataFrame(inputs, index=range(n)))
+                inputs[f.name] = (f.dtype, columns[f.name])
+            frame = _call_on_demand(odfv, _typed_frame(odfv.name, inputs, n))
             records = frame.to_dict("records")
             out[odfv.name] = [{k: _json_value(v) for k, v in r.items()} for r in records]
         return out
@@ -481,6 +482,30 @@ class FeatureStore:
 
     def training_set_views(self, dataset: str, version: int) -> list[tuple[str, int]]:
         return self.meta.training_set_views(dataset, version)
+
+
+_ARROW_TYPES = {"int64": "int64", "float64": "float64", "string": "string", "bool": "bool_"}
+
+
+def _typed_frame(view: str, inputs: Mapping[str, tuple[str, list[Any]]], n: int) -> pd.DataFrame:
+    """An on-demand function's online input, typed as the training set's input is (an Arrow
+    table of the declared types converted to pandas: an int64 column with NULLs becomes
+    float64 with NaN, a column of NULLs keeps its type), so the function sees the same dtypes
+    offline and online."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not inputs:
+        return pd.DataFrame(index=range(n))
+    arrays = {}
+    for name, (dtype, values) in inputs.items():
+        try:
+            arrays[name] = pa.array(values, getattr(pa, _ARROW_TYPES[dtype])())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise InvalidInput(
+                f"on-demand view {view!r}: {name!r} must hold {dtype} values ({exc})."
+            ) from None
+    return pa.table(arrays).to_pandas()
 
 
 def _call_on_demand(odfv: Any, frame: pd.DataFrame) -> pd.DataFrame:

@@ -44,6 +44,7 @@ def test_apply_list_show_materialize(tmp_path: Path, generated: Generated) -> No
     assert "ttl_seconds" in sy("features", "show", "customer_stats").stdout
     history = sy.json("features", "show", "customer_stats", "--history")["versions"]
     assert [v["version"] for v in history] == [2, 1]
+    assert all(v["user_id"] for v in history)  # who applied each version
     sched = sy.json("features", "schedule", "hourly", "--cron", "0 * * * *")
     assert sched["reference"] == "shipyard.features.schedule:materialize_pipeline"
 

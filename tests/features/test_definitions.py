@@ -102,6 +102,8 @@ def test_concurrent_apply_conflicts(fs: FeatureStore, generated: Generated) -> N
     fs.apply(definitions(generated.path, ttl=timedelta(hours=2)))
     with pytest.raises(Conflict, match="changed while this apply was prepared"):
         apply_changes(fs.meta, stale)
+    with pytest.raises(Conflict, match="changed while this apply was prepared"):
+        fs.apply_planned(stale)  # what `shipyard features apply` writes after its diff
     assert fs.get("feature_view", "customer_stats").spec["ttl_seconds"] == 7200.0  # type: ignore[index]
 
 

@@ -14,6 +14,7 @@ from shipyard.features.schedule import REFERENCE, schedule_materialization
 from shipyard.pipelines.scheduler import Scheduler
 from shipyard.server.app import create_app
 from shipyard.workspace import Workspace
+from tests.cli.conftest import Shipyard
 from tests.features.conftest import Generated, definitions
 from tests.server.conftest import serve_in_thread
 
@@ -86,6 +87,11 @@ def test_a_scheduled_firing_materializes_incrementally(
     [m] = fs.meta.materializations("customer_stats")
     assert m.mode == "incremental"
     assert m.num_rows == len({r["customer_id"] for r in generated.rows})
+    # The firing's progress, as `shipyard pipelines show RUN --logs` prints it.
+    shown = Shipyard(workspace.settings.home)("pipelines", "show", run_id, "--logs").stdout
+    n = m.num_rows
+    assert f"customer_stats: 0/{n} entity row(s) written" in shown
+    assert f"customer_stats: {n}/{n} entity row(s) written" in shown
     cid = generated.rows[0]["customer_id"]
     assert (
         fs.get_online_features("churn", [{"customer_id": cid}]).to_dict()["orders"][0] is not None

@@ -3,9 +3,11 @@ as dataset versions with lineage, TTL on online reads, and the Redis online stor
 
 from __future__ import annotations
 
+import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -135,3 +137,81 @@ def test_materialize_range_and_times(fs: FeatureStore, generated: Generated) -> 
         fs.materialize(end="yesterday")
     with pytest.raises(Exception, match="either --incremental or --start"):
         fs.materialize(start=start, incremental=True)
+
+
+def test_on_demand_functions_see_training_dtypes_online(
+    fs: FeatureStore, generated: Generated, tmp_path: Path
+) -> None:
+    """Online, an on-demand function gets the columns typed as in a training set (float64 NaN
+    where a feature is NULL), so numpy code that works offline works for an unknown entity."""
+    defs = tmp_path / "odfv_defs.py"
+    defs.write_text(
+        textwrap.dedent(
+            f"""
+            import numpy as np
+            import pandas as pd
+            from shipyard.features import Entity, FeatureView, Field, FileSource
+            from shipyard.features import on_demand_feature_view
+
+            customer = Entity("customer", join_keys=["customer_id"])
+            stats = FeatureView(
+                "customer_stats", entities=[customer],
+                features=[Field("spend"), Field("orders", "int64")],
+                source=FileSource({str(generated.path)!r}, event_time="ts", created_time="created"),
+            )
+
+            @on_demand_feature_view(sources=[stats], features=[Field("log_spend")])
+            def logs(df):
+                return pd.DataFrame({{"log_spend": np.log1p(df["spend"])}})
+            """
+        )
+    )
+    fs.apply(str(defs))
+    fs.materialize()
+    cid = generated.rows[-1]["customer_id"]
+    got = fs.get_online_features(
+        ["logs:log_spend"], [{"customer_id": 99999}, {"customer_id": cid}]
+    ).to_dict()
+    spend = reference(generated.rows, cid, datetime(2030, 1, 1, tzinfo=UTC), None)
+    assert spend is not None
+    assert got["log_spend"][0] is None
+    if spend["spend"] is None:
+        assert got["log_spend"][1] is None
+    else:
+        assert got["log_spend"][1] == pytest.approx(float(np.log1p(spend["spend"])))
+    alone = fs.get_online_features(["logs:log_spend"], [{"customer_id": 99999}]).to_dict()
+    assert alone == {"customer_id": [99999], "log_spend": [None]}
+
+
+def test_incremental_after_a_view_change_rewrites_every_entity(
+    fs: FeatureStore, generated: Generated
+) -> None:
+    """A new view version (here: one more feature) is materialized in full by the next
+    incremental run; the earlier version's watermark would skip every entity with no new rows."""
+    narrow = FeatureView(
+        "customer_stats",
+        entities=[customer],
+        features=[Field("spend"), Field("orders", "int64")],
+        source=definitions(generated.path)[1].source,
+    )
+    fs.apply([customer, narrow])
+    now = datetime(2026, 1, 9, tzinfo=UTC)
+    first = fs.materialize(incremental=True, end=now)[0]
+    assert fs.materialize(incremental=True, end=now)[0].num_rows == 0
+    fs.apply(definitions(generated.path, ttl=None)[:2])  # adds "tier": version 2
+    second = fs.materialize(incremental=True, end=now)[0]
+    assert (second.view_version, second.num_rows) == (2, first.num_rows)
+    ids = sorted({r["customer_id"] for r in generated.rows})
+    tiers = fs.get_online_features(
+        ["customer_stats:tier"], [{"customer_id": c} for c in ids], now=now
+    ).to_dict()["tier"]
+    assert tiers == [reference(generated.rows, c, now, None)["tier"] for c in ids]  # type: ignore[index]
+
+
+def test_materialize_reports_progress(fs: FeatureStore, generated: Generated) -> None:
+    fs.apply(definitions(generated.path))
+    calls: list[tuple[str, int, int]] = []
+    [m] = fs.materialize(progress=lambda view, done, total: calls.append((view, done, total)))
+    assert calls[0] == ("customer_stats", 0, m.num_rows)
+    assert calls[-1] == ("customer_stats", m.num_rows, m.num_rows)
+    assert [done for _, done, _ in calls] == sorted(done for _, done, _ in calls)
