@@ -170,7 +170,7 @@ def _span(value: str) -> dict[str, int]:
 @click.option("--window-rows", type=int, help="Windows of this many predictions.")
 @click.option("--window-seconds", type=float, help="Tumbling windows of this many seconds.")
 @click.option("--label-delay", type=float, default=0.0, show_default=True,
-              help="Seconds to wait after a time window closes, for labels to arrive.")  # fmt: skip
+              help="Seconds to wait after a window's last prediction, for labels to arrive.")  # fmt: skip
 @click.option("--model", help="The model the endpoint serves (recorded in alerts).")
 @click.option("--deployment", help="The deployment watched [default: the endpoint].")
 @click.option("--task", type=click.Choice(["classification", "regression"]),
@@ -223,10 +223,10 @@ def create_cmd(
     else:
         reference = {"window": _span(str(reference_window))}
     window: dict[str, Any] = (
-        {"rows": window_rows}
-        if window_rows is not None
-        else {"seconds": window_seconds, "label_delay_s": label_delay}
+        {"rows": window_rows} if window_rows is not None else {"seconds": window_seconds}
     )
+    if label_delay:
+        window["label_delay_s"] = label_delay
     m = create_monitor(
         state.workspace, name, endpoint=endpoint, reference=reference, window=window,
         model=model, deployment=deployment, task=task, target=target,

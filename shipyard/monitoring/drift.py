@@ -21,6 +21,9 @@ categorical, > 2 values       ``chisquare``        ``jensenshannon`` (>= 0.1)
 
 p-value tests answer "is this more than noise", which at large samples is true of shifts too
 small to matter; distances measure the size of the shift, so above 1000 rows they decide.
+Except for a column of ``k`` values with fewer than ``100 (k - 1)`` observations
+(:data:`ROWS_PER_VALUE`): there sampling noise alone puts the Jensen-Shannon distance near its
+threshold (on stable data it is about ``sqrt((k - 1) / 4n)``), so the p-value test stays.
 
 Users add tests with :func:`register_drift_test`.
 """
@@ -46,6 +49,10 @@ from shipyard.monitoring.samples import (
 
 LARGE_SAMPLE = 1000
 """From this many observations on the smaller side, distances decide instead of p-values."""
+ROWS_PER_VALUE = 100
+"""A column of ``k`` values is compared by a distance only from ``ROWS_PER_VALUE * (k - 1)``
+observations: stable data's Jensen-Shannon distance is then about 0.05 or less, half the
+threshold (with 40 values at 1000 rows it is 0.1, and half of all stable columns would drift)."""
 DEFAULT_ALPHA = 0.05
 DEFAULT_DISTANCE = 0.1
 DRIFT_SHARE = 0.5
@@ -353,7 +360,7 @@ def default_test(kind: str, n: int, distinct: int | None) -> str:
     large = n >= LARGE_SAMPLE
     if kind == "numeric" and (distinct is None or distinct > FEW_VALUES):
         return "wasserstein" if large else "ks"
-    if large:
+    if large and (distinct is None or n >= ROWS_PER_VALUE * (distinct - 1)):
         return "jensenshannon"
     return "z" if distinct is not None and distinct <= 2 else "chisquare"
 

@@ -79,7 +79,9 @@ def create_monitor(
 
     ``reference``: ``{"dataset": NAME, "version": N}`` (version optional: the latest) or
     ``{"window": {"start": ms, "end": ms}}`` (a span of the endpoint's own log).
-    ``window``: ``{"rows": N}`` or ``{"seconds": S, "label_delay_s": D}``. ``task``:
+    ``window``: ``{"rows": N}`` or ``{"seconds": S}``, optionally with ``"label_delay_s": D``
+    (a window is computed once D seconds have passed after its last prediction, so the labels
+    that feedback brings later are in it). ``task``:
     ``classification`` or ``regression`` (performance needs it). ``target``: the label column of
     a reference dataset (excluded from the features; its distribution is the reference for
     prediction drift). ``segments``: feature columns to break performance down by.
@@ -137,6 +139,9 @@ def _check_window(window: Mapping[str, Any]) -> None:
             "a monitor's window is {'rows': N} or {'seconds': S}; give --window-rows or "
             "--window-seconds."
         )
+    delay = window.get("label_delay_s", 0)
+    if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay < math.inf:
+        raise InvalidInput(f"label_delay_s must be a number of seconds >= 0, not {delay!r}.")
 
 
 def _reference_profile(
@@ -401,13 +406,15 @@ def run_monitor(
         outcome.results.append(result)
         if complete:
             outcome.alerts += evaluate_rules(ws, monitor, result)
+    # Stamped even when no window was new, so the scheduler waits the monitor's interval.
+    ws.monitors.update_monitor(name, last_run_time=now)
     return outcome
 
 
 def _complete(window: w.Window, spec: Mapping[str, Any], now: int) -> bool:
-    if "rows" in spec:
-        return len(window.rows) >= int(spec["rows"])
     delay = int(float(spec.get("label_delay_s", 0)) * 1000)
+    if "rows" in spec:  # full, and (with a label delay) old enough
+        return len(window.rows) >= int(spec["rows"]) and (not delay or window.end + delay <= now)
     return window.end + delay <= now
 
 

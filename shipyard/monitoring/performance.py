@@ -1,6 +1,6 @@
 """Model quality on labelled rows: classification and regression metrics, per segment.
 
-The definitions are scikit-learn's defaults (``tests/monitoring/test_performance.py`` checks the
+The definitions are scikit-learn's defaults (``tests/monitoring/test_monitors.py`` checks the
 values against it on the same rows): binary precision / recall / F1 of the positive label
 (``1``, ``True`` or ``"1"``, else the larger label), macro averages for more than two classes;
 ROC AUC from scores (ties get half credit); log loss with probabilities clipped to

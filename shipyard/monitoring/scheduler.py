@@ -7,8 +7,10 @@ moved the monitor's watermark past it (compare-and-set in the store).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from shipyard.errors import ShipyardError
@@ -32,13 +34,17 @@ class MonitorScheduler:
         """One poll: run every due monitor; the names of those that ran."""
         from shipyard.monitoring.monitors import due_monitors, run_monitor
 
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
         ran = []
-        for m in due_monitors(self.ws, now_ms):
+        for m in due_monitors(self.ws, now):
             try:
-                run_monitor(self.ws, m.name, now_ms=now_ms)
+                run_monitor(self.ws, m.name, now_ms=now)
                 ran.append(m.name)
             except ShipyardError as exc:  # a monitor without a log yet, say
                 logger.warning("monitor %s: %s", m.name, exc.message)
+                # Tried: the next try waits the monitor's interval, not the next poll.
+                with contextlib.suppress(ShipyardError):
+                    self.ws.monitors.update_monitor(m.name, last_run_time=now)
         return ran
 
     def run_forever(self) -> None:

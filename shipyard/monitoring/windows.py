@@ -144,13 +144,15 @@ def cut(
     """Complete windows of ``rows`` (exploded, oldest first) that end after ``after``.
 
     ``spec``: ``{"rows": N}`` (windows of N examples, cut between requests) or ``{"seconds": S}``
-    (tumbling windows aligned to multiples of S since the epoch; a window is complete once
-    ``now_ms`` passed its end plus ``label_delay_s``). ``partial`` also yields the trailing
-    incomplete window (on-demand runs)."""
+    (tumbling windows aligned to multiples of S since the epoch), each with an optional
+    ``label_delay_s``: a window is complete once ``now_ms`` passed its end plus the delay, so
+    labels sent through feedback after the predictions have time to arrive. ``partial`` also
+    yields the trailing incomplete window (on-demand runs)."""
     if rows.empty:
         return
     ts = rows[TIMESTAMP].to_numpy(dtype=np.int64)
     start_at = 0 if after is None else int(np.searchsorted(ts, after, side="left"))
+    delay = int(float(spec.get("label_delay_s", 0)) * 1000)
     if "rows" in spec:
         size = int(spec["rows"])
         i, made = start_at, 0
@@ -158,14 +160,14 @@ def cut(
             j = min(i + size, ts.size)
             while j < ts.size and ts[j] == ts[j - 1]:
                 j += 1  # keep a request's examples (same timestamp) together
-            if j - i < size and not partial:
+            waiting = delay > 0 and int(ts[j - 1]) + 1 + delay > now_ms
+            if (j - i < size or waiting) and not partial:
                 return
             yield Window(int(ts[i]), int(ts[j - 1]) + 1, rows.iloc[i:j])
             i, made = j, made + 1
         return
     if "seconds" in spec:
         step = int(float(spec["seconds"]) * 1000)
-        delay = int(float(spec.get("label_delay_s", 0)) * 1000)
         if step <= 0:
             raise InvalidInput("a time window needs seconds > 0.")
         if start_at >= ts.size:

@@ -137,8 +137,11 @@ class MonitorStore(ABC):
         enabled: bool | None = None,
         reference_profile: str | None = None,
         spec: dict[str, Any] | None = None,
+        last_run_time: int | None = None,
     ) -> Monitor:
-        """Change a monitor's switch, stored reference profile or spec."""
+        """Change a monitor's switch, stored reference profile or spec, or stamp when it last ran
+        (epoch ms; a run that found no new window still counts, so the scheduler waits its
+        interval). ``NotFound`` if there is none."""
 
     @abstractmethod
     def claim_window(self, monitor_id: int, expected: int | None, new: int) -> bool:

@@ -177,6 +177,7 @@ class SqlMonitorStore(MonitorStore):
         enabled: bool | None = None,
         reference_profile: str | None = None,
         spec: dict[str, Any] | None = None,
+        last_run_time: int | None = None,
     ) -> Monitor:
         values: dict[str, Any] = {}
         if enabled is not None:
@@ -185,6 +186,8 @@ class SqlMonitorStore(MonitorStore):
             values["reference_profile"] = reference_profile
         if spec is not None:
             values["spec"] = _dumps(spec)
+        if last_run_time is not None:
+            values["last_run_time"] = int(last_run_time)
 
         def write(conn: Connection) -> None:
             result = conn.execute(sa.update(monitors).where(_m.name == name).values(**values))

@@ -22,11 +22,19 @@ def test_drift_between_two_files(shipyard: Shipyard, tmp_path: Path) -> None:
     cur.to_csv(tmp_path / "cur.csv", index=False)
     out = shipyard.json("monitor", "drift", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.csv"),
                   "--html", str(tmp_path / "drift.html"))  # fmt: skip
-    assert set(out) == {"dataset_drift", "share_drifted", "columns"}
+    assert list(out) == ["dataset_drift", "share_drifted", "columns"]
+    for c in out["columns"]:
+        assert list(c) == ["column", "test", "statistic", "p_value", "threshold", "drifted"]
+        assert isinstance(c["statistic"], float)
+        assert c["p_value"] is None  # distances at this size
+        assert c["threshold"] == 0.1
     assert [(c["column"], c["test"], c["drifted"]) for c in out["columns"]] == [
         ("x", "wasserstein", True), ("c", "jensenshannon", False)]  # fmt: skip
     assert out["share_drifted"] == 0.5
     assert out["dataset_drift"] is True
+    small = shipyard.json("monitor", "drift", str(tmp_path / "ref.parquet"),
+                          str(tmp_path / "cur.csv"), "--test", "numeric=ks")  # fmt: skip
+    assert 0 <= small["columns"][0]["p_value"] < 0.05
     page = (tmp_path / "drift.html").read_text()
     assert "<svg" in page
     assert "wasserstein" in page
@@ -35,12 +43,40 @@ def test_drift_between_two_files(shipyard: Shipyard, tmp_path: Path) -> None:
                     "--test", "x=ks", "-c", "x")  # fmt: skip
     assert " ks " in text.stdout
     assert "1 of 1 columns drifted" in text.stderr
-    wrong = shipyard("monitor", "drift", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.csv"),
-                     "--test", "ks", expect=1)  # fmt: skip
-    assert "compares numeric columns; column 'c' is categorical" in wrong.stderr
-    bad = shipyard("monitor", "drift", "nope.parquet", str(tmp_path / "cur.csv"), expect=1)
-    assert "does not exist" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    wrong = shipyard.fails("monitor", "drift", str(tmp_path / "ref.parquet"),
+                           str(tmp_path / "cur.csv"), "--test", "c=ks")  # fmt: skip
+    assert "compares numeric columns; column 'c' is categorical" in wrong
+    bad = shipyard.fails("monitor", "drift", "nope.parquet", str(tmp_path / "cur.csv"))
+    assert bad.startswith("Error: nope.parquet does not exist")
+    assert "no drift test is named 'nope'" in shipyard.fails(
+        "monitor", "drift", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.csv"), "--test",
+        "nope")  # fmt: skip
+
+
+def test_drift_between_dataset_versions(shipyard: Shipyard, tmp_path: Path) -> None:
+    from shipyard.data.service import Datasets
+
+    rng = np.random.default_rng(2)
+    ws = Workspace.open(Settings.from_env({}, home=shipyard.home))
+    try:
+        ds = Datasets(ws)
+        for shift in (0.0, 0.0, 2.0):
+            ds.register("t", pd.DataFrame({"x": rng.normal(shift, size=5000),
+                                           "k": rng.integers(0, 2, 5000)}))  # fmt: skip
+    finally:
+        ws.close()
+    same = shipyard.json("monitor", "drift", "datasets:/t/1", "datasets:/t/2")
+    assert same["share_drifted"] == 0.0
+    assert [c["column"] for c in same["columns"]] == ["x", "k"]
+    latest = shipyard.json("monitor", "drift", "datasets:/t/1", "datasets:/t")  # version 3
+    assert [c["column"] for c in latest["columns"] if c["drifted"]] == ["x"]
+    pd.DataFrame({"x": rng.normal(2.0, size=5000)}).to_parquet(tmp_path / "x.parquet")
+    mixed = shipyard.json("monitor", "drift", "datasets:/t/1", str(tmp_path / "x.parquet"))
+    assert [(c["column"], c["drifted"]) for c in mixed["columns"]] == [("x", True)]
+    assert "version must be a number" in shipyard.fails(
+        "monitor", "drift", "datasets:/t/x", "datasets:/t/1"
+    )
+    assert "'nope'" in shipyard.fails("monitor", "drift", "datasets:/nope", "datasets:/t/1")
 
 
 def test_monitor_lifecycle(shipyard: Shipyard, tmp_path: Path) -> None:
@@ -55,6 +91,10 @@ def test_monitor_lifecycle(shipyard: Shipyard, tmp_path: Path) -> None:
                       f"0:{T0 + 400}", "--window-rows", "200", "--deployment", "prod")  # fmt: skip
     assert created["name"] == "m"
     assert created["window"] == {"rows": 200}
+    delayed = shipyard.json("monitor", "create", "late", "--endpoint", "ep", "--reference-window",
+                            f"0:{T0 + 400}", "--window-rows", "200", "--label-delay", "30")  # fmt: skip
+    assert delayed["window"] == {"rows": 200, "label_delay_s": 30.0}
+    shipyard("monitor", "delete", "late")
     shipyard("monitor", "rule-create", "hot", "--monitor", "m", "--metric", "drift_share", "--op",
        ">=", "--threshold", "0.3", "--event", "--action", "hold")  # fmt: skip
     (rule,) = shipyard.json("monitor", "rules")
@@ -82,8 +122,9 @@ def test_monitor_lifecycle(shipyard: Shipyard, tmp_path: Path) -> None:
     assert "<polyline" in page
     assert "hot" in page
     assert "No monitors" not in shipyard("monitor", "list").stdout
-    missing = shipyard("monitor", "run", "nope", expect=1)
-    assert "No monitor is named 'nope'" in missing.stderr
+    assert "No monitor is named 'nope'" in shipyard.fails("monitor", "run", "nope")
+    assert "--window-rows" in shipyard.fails("monitor", "create", "x", "--endpoint", "ep",
+                                             "--reference-window", "0:1")  # fmt: skip
     shipyard("monitor", "rule-delete", "hot")
     shipyard("monitor", "delete", "m")
     assert shipyard.json("monitor", "list") == []

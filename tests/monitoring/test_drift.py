@@ -70,6 +70,9 @@ def test_categorical_values_equal_scipy() -> None:
     ref = st.chi2_contingency([[30, 50, 20, 0], [40, 41, 25, 3]], correction=False)
     assert (chi2, p) == (pytest.approx(ref.statistic), pytest.approx(ref.pvalue))
     assert d.jensenshannon(ra, rb) == pytest.approx(jensenshannon([30, 50, 20, 0], [40, 41, 25, 3]))
+    ea, eb = np.array([30, 50, 20, 0]) / 100, np.array([40, 41, 25, 3]) / 109
+    ea, eb = np.maximum(ea, 1e-4), np.maximum(eb, 1e-4)
+    assert d.psi(ra, rb) == pytest.approx(float(np.sum((eb - ea) * np.log(eb / ea))))
     # the Z-test for two proportions is the square root of the 2x2 chi-square
     ba, bb = categorical_sample({True: 30, False: 70}), categorical_sample({True: 45, False: 55})
     z, pz = d.z(ba, bb)
@@ -134,6 +137,25 @@ def test_false_alarms_on_stable_data_are_at_the_nominal_rate() -> None:
     # alpha 0.05: 15 of 300 expected; a binomial 99.9% band is about [4, 30]
     for test, count in alarms.items():
         assert 4 <= count <= 30, (test, count)
+
+
+def test_many_valued_columns_keep_the_two_sample_test_until_the_distance_is_quiet() -> None:
+    # 40 values at 1500 rows: stable data's Jensen-Shannon distance is about 0.08, so a 0.1
+    # threshold would flag a third of stable columns; chi-square keeps the nominal 5%
+    rng = np.random.default_rng(12)
+    levels = np.array([f"v{i}" for i in range(40)])
+    trials, alarms = 300, 0
+    for _ in range(trials):
+        a, b = levels[rng.integers(0, 40, 1500)], levels[rng.integers(0, 40, 1500)]
+        (c,) = compare(pd.DataFrame({"c": a}), pd.DataFrame({"c": b}), distributions=False).columns
+        assert c.test == "chisquare"
+        alarms += c.drifted
+    assert 4 <= alarms <= 30
+    big = [levels[rng.integers(0, 40, 4000)] for _ in range(2)]
+    (c,) = compare(pd.DataFrame({"c": big[0]}), pd.DataFrame({"c": big[1]})).columns
+    assert (c.test, c.drifted) == ("jensenshannon", False)  # 4000 >= 100 x 39
+    assert d.default_test("categorical", 1500, 40) == "chisquare"
+    assert d.default_test("categorical", 3900, 40) == "jensenshannon"
 
 
 def test_large_samples_do_not_flag_negligible_shifts() -> None:

@@ -4,6 +4,8 @@ performance from feedback equal to scikit-learn's, and the store on PostgreSQL."
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -123,6 +125,90 @@ def test_dataset_reference_schema_and_performance_equal_sklearn(workspace: Works
     assert "prediction_drift" in first
 
 
+def test_count_windows_wait_for_the_label_delay(workspace: Workspace) -> None:
+    rng = np.random.default_rng(7)
+    reqs = _requests(rng, 0, 400)
+    write_requests(workspace, "ep", reqs)
+    monitors.create_monitor(
+        workspace, "late", endpoint="ep", reference={"window": {"start": 0, "end": T0 + 200}},
+        window={"rows": 100, "label_delay_s": 60}, task="classification",
+    )  # fmt: skip
+    # full windows, but their labels may still be on the way: not computed yet
+    assert monitors.run_monitor(workspace, "late", now_ms=T0 + 400 + 30_000).results == []
+    write_feedback(workspace, "ep", [(r["id"], int(r["prediction"] > 0.5)) for r in reqs[200:]])
+    out = monitors.run_monitor(workspace, "late", now_ms=T0 + 400 + 60_000)
+    assert [r.num_rows for r in out.results] == [100, 100]
+    assert [r.metrics["labelled"] for r in out.results] == [100, 100]
+    with pytest.raises(InvalidInput, match="label_delay_s"):
+        monitors.create_monitor(workspace, "bad", endpoint="ep",
+                                reference={"window": {"start": 0, "end": T0 + 200}},
+                                window={"rows": 100, "label_delay_s": -1})  # fmt: skip
+
+
+def test_a_dataset_reference_is_read_from_its_stored_profile(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.data.profile import Profile
+
+    rng = np.random.default_rng(8)
+    n = 3000
+    train = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n),
+                          "region": rng.choice(["eu", "us"], n)})  # fmt: skip
+    Datasets(workspace).register("train", train)
+    monitors.create_monitor(workspace, "p", endpoint="ep", reference={"dataset": "train"},
+                            window={"rows": 300})  # fmt: skip
+    write_requests(workspace, "ep", _requests(rng, 0, 600, shift=1.0))
+
+    def no_scan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the reference dataset was read again")
+
+    monkeypatch.setattr(Datasets, "open", no_scan)
+    monkeypatch.setattr(Profile, "from_batches", no_scan)
+    references: list[object] = []
+    real_compare = monitors.compare
+
+    def spy(reference: object, current: object, **kwargs: object) -> object:
+        references.append(reference)
+        return real_compare(reference, current, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(monitors, "compare", spy)
+    out = monitors.run_monitor(workspace, "p")
+    assert len(out.results) == 2
+    assert references
+    assert all(isinstance(r, Profile) for r in references)
+    assert out.results[0].details["drift"]["columns"][0]["n_reference"] == n
+    assert "x" in {c["column"] for c in out.results[0].details["drift"]["columns"]
+                   if c["drifted"]}  # fmt: skip
+
+
+def test_regression_window_metrics_equal_sklearn(workspace: Workspace) -> None:
+    rng = np.random.default_rng(9)
+    reqs: list[dict[str, Any]] = [{"id": f"g{i}", "ts": T0 + i, "features": {"x": float(rng.normal()),
+             "seg": "ab"[i % 2]}, "prediction": float(rng.normal())} for i in range(500)]  # fmt: skip
+    write_requests(workspace, "reg", reqs[:100])
+    monitors.create_monitor(
+        workspace, "r", endpoint="reg", reference={"window": {"start": 0, "end": T0 + 100}},
+        window={"rows": 200}, task="regression", segments=["seg"],
+    )  # fmt: skip
+    write_requests(workspace, "reg", reqs[100:])
+    truth = {r["id"]: r["prediction"] + float(rng.normal(0, 0.5)) for r in reqs[100:]}
+    write_feedback(workspace, "reg", list(truth.items()))
+    results = monitors.run_monitor(workspace, "r").results
+    assert len(results) == 2
+    for k, result in enumerate(results):
+        rows = reqs[100 + 200 * k : 300 + 200 * k]
+        y = [truth[r["id"]] for r in rows]
+        pred = [r["prediction"] for r in rows]
+        m = result.metrics
+        assert m["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, pred)))
+        assert m["mae"] == pytest.approx(skm.mean_absolute_error(y, pred))
+        assert m["r2"] == pytest.approx(skm.r2_score(y, pred))
+        seg = [i for i, r in enumerate(rows) if r["features"]["seg"] == "b"]
+        assert m["mae[seg=b]"] == pytest.approx(
+            skm.mean_absolute_error([y[i] for i in seg], [pred[i] for i in seg])
+        )
+
+
 def test_classification_window_metrics_equal_sklearn(workspace: Workspace) -> None:
     rng = np.random.default_rng(3)
     reqs = []
@@ -190,6 +276,11 @@ def test_scheduler_runs_due_monitors_and_bad_input(workspace: Workspace) -> None
     assert sched.tick() == ["s"]
     assert len(workspace.monitors.list_results("s")) == 3
     assert sched.tick() == []  # not due again for a minute
+    last = workspace.monitors.get_monitor("s").last_run_time
+    assert last is not None
+    later = last + 61_000
+    assert sched.tick(later) == ["s"]  # due: runs, finds no new window
+    assert sched.tick(later + 1000) == []  # and still waits its interval
     with pytest.raises(AlreadyExists):
         monitors.create_monitor(workspace, "s", endpoint="ep",
                                 reference={"window": {"start": 0, "end": T0 + 300}},
@@ -204,6 +295,23 @@ def test_scheduler_runs_due_monitors_and_bad_input(workspace: Workspace) -> None
         monitors.create_monitor(workspace, "x", endpoint="ep", reference={}, window={"rows": 5})
     with pytest.raises(NotFound, match="monitor list"):
         monitors.run_monitor(workspace, "missing")
+
+
+def test_the_scheduler_retries_a_failing_monitor_on_its_interval(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(10)
+    Datasets(workspace).register("train", pd.DataFrame({"x": rng.normal(size=100)}))
+    monitors.create_monitor(workspace, "early", endpoint="not-served-yet",
+                            reference={"dataset": "train"}, window={"rows": 10},
+                            interval_s=60)  # fmt: skip
+    sched = MonitorScheduler(workspace)
+    with caplog.at_level("WARNING", logger="shipyard.monitoring.scheduler"):
+        assert sched.tick(T0) == []
+        assert sched.tick(T0 + 15_000) == []  # the next poll: not retried
+        assert sched.tick(T0 + 60_000) == []  # the interval passed: retried
+    warnings = [r for r in caplog.records if "no prediction log" in r.getMessage()]
+    assert len(warnings) == 2
 
 
 def test_a_remote_workspace_says_monitoring_needs_a_database() -> None:

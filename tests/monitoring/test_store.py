@@ -68,6 +68,10 @@ def test_monitor_results_rules_and_alerts(ws: Workspace) -> None:
     store.update_monitor("m", enabled=False, spec={"window": {"rows": 9}})
     assert not store.get_monitor("m").enabled
     assert store.get_monitor("m").spec == {"window": {"rows": 9}}
+    assert store.update_monitor("m", last_run_time=123).last_run_time == 123
+    assert store.get_monitor("m").watermark == 200  # stamping a run leaves the watermark
+    with pytest.raises(NotFound):
+        store.update_monitor("nope", last_run_time=1)
     store.delete_rule("r")
     store.delete_monitor("m")
     with pytest.raises(NotFound):
