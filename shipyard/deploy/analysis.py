@@ -354,7 +354,8 @@ def verdict(
     p99, limit = s.latency_p99_ms, abort.latency_p99_ms
     if limit is not None and p99 is not None and p99 > limit:
         breaches.append(f"latency p99 {p99:.1f} ms > {limit} ms")
-    enough = s.requests >= max(window.requests // 2, 1)  # distributions judged on half a window
+    # distributions are judged on half a window (of requests, and of time)
+    enough = s.requests >= max(window.requests // 2, 1) and elapsed_s >= window.duration_s / 2
     drift, most = s.prediction_drift, abort.prediction_drift
     if enough and most is not None and drift is not None and drift > most:
         breaches.append(f"prediction drift between arms (KS) {drift:.3f} > {most}")

@@ -46,6 +46,31 @@ FEATURES = (
     "visib",
 )
 WEATHER = ("temp", "dewp", "humid", "wind_speed", "precip", "visib")
+SCHEMA = """\
+# The contract the landed flights keep (kept as the dataset's schema on the first snapshot).
+rows: {min: 1000}
+columns:
+  flight_id: {type: string, nullable: false, unique: true}
+  carrier_name: {type: string, nullable: false}
+  month: {type: float, nullable: false, min: 1, max: 12}
+  day: {type: float, nullable: false, min: 1, max: 31}
+  weekday: {type: float, nullable: false, min: 0, max: 6}
+  hour: {type: float, nullable: false, min: 0, max: 23}
+  minute: {type: float, nullable: false, min: 0, max: 59}
+  distance: {type: float, nullable: false, min: 1, max: 5000}
+  carrier: {type: float, nullable: false, min: 0}
+  dest: {type: float, nullable: false, min: 0}
+  temp: {type: float, nullable: false, min: -40, max: 130}
+  dewp: {type: float, nullable: false, min: -60, max: 100}
+  humid: {type: float, nullable: false, min: 0, max: 100}
+  wind_speed: {type: float, nullable: false, min: 0}
+  precip: {type: float, nullable: false, min: 0, max: 5}
+  visib: {type: float, nullable: false, min: 0, max: 10}
+  late: {type: integer, nullable: false, domain: [0, 1]}
+"""
+"""The schema of the ``flights`` dataset: :func:`snapshot` validates every landing against it
+(or against the schema people keep for the dataset, once there is one), and the deployment's
+data-validation gate validates each version's training data against it again."""
 SLICE_CARRIERS = 4
 """Per-carrier metrics are logged for the largest carriers (``auc.<carrier>``)."""
 
@@ -130,19 +155,37 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
 
 @step(cache=False)
 def snapshot(landing: str) -> dict[str, Any]:
-    """Register every row landed so far as a version of the ``flights`` dataset."""
+    """Validate every row landed so far against the dataset's schema (:data:`SCHEMA` until
+    people keep another), then register them as a version of the ``flights`` dataset."""
     from shipyard.data import Datasets
+    from shipyard.data.schema import load_schema
+    from shipyard.errors import InvalidInput, NotFound
     from shipyard.workspace import Workspace
 
     ctx = current()
     frame = pd.read_parquet(landing)
     with Workspace.open(ctx.settings) as ws:
-        version, _ = Datasets(ws).register(
+        datasets = Datasets(ws)
+        try:
+            kept = ws.datasets.get_user_schema(DATASET)
+        except NotFound:
+            kept = None
+        schema = load_schema(kept or SCHEMA, f"of dataset {DATASET!r}")
+        report = datasets.validate(DATASET, frame, schema=schema)
+        if not report.ok:
+            errors = [a.message for a in report.anomalies if a.severity == "error"]
+            raise InvalidInput(
+                f"the landed flights ({landing}) fail the schema of dataset {DATASET!r}: "
+                + "; ".join(errors[:3])
+            )
+        version, _ = datasets.register(
             DATASET,
             frame,
             description=f"EWR departures, months {int(frame['month'].min())}-"
             f"{int(frame['month'].max())} of 2013",
         )
+        if kept is None:
+            datasets.set_schema(DATASET, SCHEMA)
     ctx.link("dataset_version", DATASET, version.version)
     return {
         "version": version.version,

@@ -347,8 +347,12 @@ def _slice_gap(metrics: dict[str, float], gate: SliceGapGate) -> GateResult:
 
 
 def _data_validation(ws: Workspace, mv: ModelVersion, gate: DataValidationGate) -> GateResult:
+    """Every dataset version the run read validates against its dataset's schema: the one
+    people keep (``Datasets.set_schema``). A version always fits the schema inferred from
+    itself, so a dataset without a kept schema fails the gate, saying how to give it one."""
     from shipyard.data import Datasets
 
+    threshold = "every training dataset version validates against its dataset's schema"
     inputs = [] if mv.run_id is None else ws.datasets.inputs_of(mv.run_id)
     if not inputs:
         return GateResult(
@@ -356,7 +360,7 @@ def _data_validation(ws: Workspace, mv: ModelVersion, gate: DataValidationGate) 
             gate.type,
             False,
             0,
-            "every training dataset version validates",
+            threshold,
             f"the run of version {mv.version} recorded no dataset version it read; record its "
             "training data with Datasets.log_input(run_id, name, version)",
         )
@@ -365,14 +369,23 @@ def _data_validation(ws: Workspace, mv: ModelVersion, gate: DataValidationGate) 
     failed = []
     for dv, context in inputs:
         label = f"{dv.name}/{dv.version}" + (f" ({context})" if context else "")
+        if ws.datasets.get_user_schema(dv.name) is None:
+            checked[label] = {"ok": False, "errors": None, "schema": None}
+            failed.append(
+                f"{label}: dataset {dv.name!r} has no schema to validate against (a version "
+                "always fits the schema inferred from itself); keep one with `shipyard data "
+                f"schema {dv.name} --set schema.yaml` or Datasets.set_schema"
+            )
+            continue
+        schema = service.schema(dv.name)
         with tempfile.TemporaryDirectory(prefix="shipyard-gate-") as tmp:
             folder = service.download(dv.name, dv.version, os.path.join(tmp, "data"))  # type: ignore[arg-type]
             files = sorted(p for p in folder.rglob("*") if p.is_file())
             report = service.validate(
-                dv.name, files[0] if len(files) == 1 else folder, version=dv.version
+                dv.name, files[0] if len(files) == 1 else folder, schema=schema
             )
         errors = [a for a in report.anomalies if a.severity == "error"]
-        checked[label] = {"ok": report.ok, "errors": len(errors)}
+        checked[label] = {"ok": report.ok, "errors": len(errors), "schema": "kept"}
         if not report.ok:
             failed.append(f"{label}: {'; '.join(a.message for a in errors[:3])}")
     ok = not failed
@@ -381,8 +394,8 @@ def _data_validation(ws: Workspace, mv: ModelVersion, gate: DataValidationGate) 
         gate.type,
         ok,
         f"{len(inputs) - len(failed)}/{len(inputs)} valid",
-        "every training dataset version validates",
-        "every dataset version the run read validates against its schema ("
+        threshold,
+        "every dataset version the run read validates against its dataset's schema ("
         + ", ".join(checked)
         + ")"
         if ok

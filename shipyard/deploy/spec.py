@@ -20,7 +20,7 @@ how, aborted when, and triggered by what. Read from YAML (or JSON), or built in 
           - {type: slice_gap, metric: auc, max_gap: 0.2}
           - {type: approvals, count: 1}
         rollout:
-          shadow: {requests: 200}
+          shadow: {requests: 200}         # or a duration: {duration_s: 600}
           canary:
             steps: [10, 50]             # percent of traffic; 100 is the promotion
             window: {requests: 200, duration_s: 0, min_labels: 100}
@@ -191,7 +191,8 @@ GATE_TYPES: dict[str, type[Any]] = {
 class Window:
     """An analysis window: complete once the candidate arm answered ``requests`` requests,
     ``duration_s`` passed, and (when online metrics are checked) ``min_labels`` of its requests
-    got labels."""
+    got labels. A window of N requests is ``Window(requests=N)``; one of a duration is
+    ``Window(requests=1, duration_s=S)`` (in YAML ``{duration_s: S}``)."""
 
     requests: int = 100
     duration_s: float = 0.0
@@ -443,8 +444,11 @@ def _environment(r: _Reader, raw: Any, where: str) -> Environment:
 
 def _window(r: _Reader, raw: Any, where: str) -> Window:
     raw = r.mapping(raw, where, {"requests", "duration_s", "min_labels"})
+    # `{duration_s: 600}` alone is a window of time (at least one request), `{requests: N}`
+    # alone one of N requests; with both, the window needs both.
+    default_requests = 1 if "duration_s" in raw and "requests" not in raw else 100
     return Window(
-        requests=int(r.number(raw.get("requests", 100), f"{where}.requests", low=1)),
+        requests=int(r.number(raw.get("requests", default_requests), f"{where}.requests", low=1)),
         duration_s=r.number(raw.get("duration_s", 0), f"{where}.duration_s", low=0),
         min_labels=int(r.number(raw.get("min_labels", 0), f"{where}.min_labels", low=0)),
     )

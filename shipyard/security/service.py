@@ -438,8 +438,9 @@ class Security:
             # Everyone manages their own tokens and reads who they are.
             roles.append("editor")
         elif resource == "ui:*":
-            # Opening the web UI needs any grant: its data comes through authorized API calls.
-            roles += ["reader"] if grants else []
+            # The web UI's gate: the strongest role held anywhere (any grant opens the pages, a
+            # POST needs editor somewhere); each UI route then checks its own resource.
+            roles += list(grants.values())
         else:
             scope = self._scope_of(resource)
             if scope is not None and scope in grants:
@@ -502,7 +503,9 @@ class Security:
 
 class WorkspaceScopes:
     """Resolves ``run:<id>`` and ``logged-model:<id>`` to their experiment's scope (cached:
-    neither moves between experiments)."""
+    neither moves between experiments), and ``deployment:<name>`` to its registered model's
+    (``model:<name>``: a grant on a model covers its deployments). Deployments are looked up on
+    every call, never cached: one can be deleted and its name reused for another model."""
 
     def __init__(self, ws: Workspace, size: int = 8192) -> None:
         self._ws = ws
@@ -511,10 +514,12 @@ class WorkspaceScopes:
         self._lock = threading.Lock()
 
     def __call__(self, resource: str) -> str | None:
+        kind, _, ident = resource.partition(":")
+        if kind == "deployment":
+            return self._deployment_scope(ident)
         with self._lock:
             if resource in self._cache:
                 return self._cache[resource]
-        kind, _, ident = resource.partition(":")
         scope: str | None = None
         try:
             if kind == "run":
@@ -529,3 +534,13 @@ class WorkspaceScopes:
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return scope
+
+    def _deployment_scope(self, name: str) -> str | None:
+        store = getattr(self._ws, "deployment_store", None)
+        if store is None:
+            return None
+        try:
+            record = store.find(name)
+        except (NotFound, InvalidInput):
+            return None
+        return f"model:{record.model}" if record is not None else None

@@ -32,9 +32,12 @@ How each surface is covered
   and resource (:mod:`shipyard.server.mlflow._wire`); alias moves and stage transitions call
   :func:`authorize_alias_move` / :func:`authorize_stage_change`.
 * **Everything else** (the web UI at ``/``, static files): :class:`AuthMiddleware` asks for
-  ``read`` on ``"ui:*"`` for ``GET``/``HEAD`` (any grant satisfies it: the UI's data comes from
-  authorized API calls) and ``write`` on ``"ui:*"`` for other methods. UI actions that change
-  something should call the declared API routes (or be declared routes themselves).
+  ``read`` on ``"ui:*"`` for ``GET``/``HEAD`` and ``write`` for other methods, where the role
+  on ``ui:*`` is the strongest held on any scope (any grant opens the pages; a form POST needs
+  editor somewhere). Every UI route then asks for its own action and resource as the API
+  routes do (:mod:`shipyard.server.ui._routing`: pages and chart data ``read``, the deployment
+  buttons ``deploy`` on ``deployment:<name>``), so a deployer granted on one model can press
+  its deployment's buttons and an editor cannot.
 * ``/health`` and ``/version`` (:data:`PUBLIC_PATHS`) answer without credentials.
 
 Moves of *protected* aliases (``Settings.protected_aliases``: ``production``, ``prod`` and
@@ -306,6 +309,7 @@ class AuthMiddleware:
             principal = await self.authenticator.authenticate(conn)
             scope.setdefault("state", {})["principal"] = principal
             if not scope["path"].startswith(API_PREFIXES):
+                # The UI's gate (a role somewhere); each UI route then authorizes its own action.
                 action: Action = "read" if scope["method"] in ("GET", "HEAD") else "write"
                 await authorize(conn, action, UI_RESOURCE)
         except ShipyardError as exc:

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from shipyard import errors, validation
 from shipyard.entities import DatasetInput, Metric, Page
-from shipyard.store._sql_common import driver_sql, encode_token, upsert
+from shipyard.store._sql_common import driver_execute, driver_sql, encode_token, upsert
 from shipyard.store.base import HistoryRow
 from shipyard.store.schema import (
     datasets,
@@ -80,14 +80,14 @@ def metric_row(run_id: str, m: Metric) -> MetricRow:
 
 def run_stage(conn: Connection, dialect: str, run_id: str) -> str | None:
     """The run's ``lifecycle_stage``, or ``None`` when there is no such run (one indexed read)."""
-    row = conn.exec_driver_sql(_run_stage_select(dialect), (run_id,)).first()
+    row = driver_execute(conn, _run_stage_select(dialect), (run_id,)).fetchone()
     return None if row is None else str(row[0])
 
 
 def insert_params(conn: Connection, dialect: str, run_id: str, values: Mapping[str, str]) -> None:
     """Insert new params; a key already logged must hold the same value (else ``Conflict``)."""
     rows = [(run_id, k, v) for k, v in sorted(values.items())]
-    inserted = conn.exec_driver_sql(_params_insert(dialect), rows).rowcount
+    inserted = driver_execute(conn, _params_insert(dialect), rows, many=True).rowcount
     if inserted == len(rows):  # every key is new: nothing to compare
         return
     p = params.c
@@ -105,7 +105,9 @@ def insert_params(conn: Connection, dialect: str, run_id: str, values: Mapping[s
 
 def upsert_tags(conn: Connection, dialect: str, run_id: str, values: Mapping[str, str]) -> None:
     """Set tags (overwriting), keeping the run columns that two tags mirror in step."""
-    conn.exec_driver_sql(_tags_upsert(dialect), [(run_id, k, v) for k, v in sorted(values.items())])
+    driver_execute(
+        conn, _tags_upsert(dialect), [(run_id, k, v) for k, v in sorted(values.items())], many=True
+    )
     if RUN_NAME_TAG in values:
         name = validation.run_name(values[RUN_NAME_TAG])
         conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(run_name=name))
@@ -121,7 +123,7 @@ def _rank(row: MetricRow) -> tuple[int, int, int, float]:
 
 def insert_metrics(conn: Connection, dialect: str, rows: list[MetricRow]) -> None:
     """Append the points to the history and move each key's latest point forward."""
-    conn.exec_driver_sql(_metrics_insert(dialect), rows)
+    driver_execute(conn, _metrics_insert(dialect), rows, many=True)
     best: dict[tuple[str, str], MetricRow] = {}
     for row in rows:
         ident = (row[0], row[1])
@@ -130,7 +132,7 @@ def insert_metrics(conn: Connection, dialect: str, rows: list[MetricRow]) -> Non
             best[ident] = row
     # Sorted, so that concurrent writers lock rows in the same order (no deadlocks).
     latest = [best[i][:6] for i in sorted(best)]
-    conn.exec_driver_sql(_latest_upsert(dialect), latest)
+    driver_execute(conn, _latest_upsert(dialect), latest, many=True)
 
 
 # The statements are built and compiled once per dialect: building ``excluded`` and compiling

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import yaml
 
 from shipyard.workspace import Workspace
@@ -97,3 +100,69 @@ def test_bad_spec_is_one_line(shipyard: Shipyard, tmp_path: Path) -> None:
     line = shipyard.fails("deploy", "apply", str(bad))
     assert "environments[0].gates[0]" in line
     assert "use one of metric" in line
+
+
+def _workflow() -> dict[str, object]:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
+    text = docs.read_text(encoding="utf-8")
+    body = text.split("### A GitHub Actions workflow", 1)[1].split("```yaml\n", 1)[1]
+    workflow: dict[str, object] = yaml.safe_load(body.split("```", 1)[0])
+    return workflow
+
+
+def _parse(args: list[str]) -> list[str]:
+    """Parse ``shipyard ARGS`` as click would run it; the command path."""
+    from shipyard.cli.main import cli
+
+    ctx = cli.make_context("shipyard", list(args))
+    command: click.Command = cli
+    path = []
+    rest = _remaining(ctx)
+    while isinstance(command, click.Group) and rest:
+        name, sub, rest = command.resolve_command(ctx, rest)
+        assert sub is not None
+        assert name is not None
+        path.append(name)
+        ctx = sub.make_context(name, rest, parent=ctx)
+        command, rest = sub, _remaining(ctx)
+    return path
+
+
+def _remaining(ctx: click.Context) -> list[str]:
+    """The tokens a group left for its subcommand (click 8.2 keeps the name apart)."""
+    return [*getattr(ctx, "_protected_args", []), *ctx.args]
+
+
+def test_the_documented_github_workflow_trains_checks_the_gates_and_promotes(
+    shipyard: Shipyard, open_workspace: Callable[[], Workspace]
+) -> None:
+    (job,) = _workflow()["jobs"].values()  # type: ignore[attr-defined]
+    lines = [
+        line.strip()
+        for step in job["steps"]
+        if "run" in step
+        for line in step["run"].splitlines()
+        if "shipyard" in line and not line.strip().startswith("pip ")
+    ]
+    commands = []
+    for line in lines:
+        inner = re.search(r"\$\((shipyard [^|)]*)", line)
+        command = inner.group(1) if inner else line.split(">", 1)[0]
+        args = shlex.split(command.replace("$VERSION", "2").replace("$GITHUB_RUN_ID", "7"))
+        assert args[0] == "shipyard"
+        commands.append(_parse(args[1:]))
+    assert commands == [
+        ["deploy", "apply"],
+        ["pipelines", "run"],
+        ["models", "versions"],
+        ["gates", "check"],
+        ["deploy", "promote"],
+    ]
+    # the version the gates check is the newest, read from `models versions --json` with jq
+    (jq,) = re.findall(r"jq '([^']*)'", "\n".join(lines))
+    assert jq == ".versions[0].version"
+    ws = open_workspace()
+    register(ws, {"auc": 0.8})
+    register(ws, {"auc": 0.81})
+    listed = shipyard.json("models", "versions", "churn")
+    assert int(listed["versions"][0]["version"]) == 2

@@ -43,6 +43,19 @@ def test_the_quickstart_timeline(shipyard: Shipyard, home: Path) -> None:
         events = ws.deployments.events("flights")
         gated = [e for e in events if e.action == "gates_passed" and e.version == 2]
         production = [e for e in gated if e.evidence["environment"] == "production"]
+        # v1's training data validated against the dataset's kept schema in its staging gates
+        (staging,) = [
+            e
+            for e in events
+            if e.action == "gates_passed"
+            and e.version == 1
+            and e.evidence["environment"] == "staging"
+        ]
+        (data,) = [r for r in staging.evidence["results"] if r["type"] == "data_validation"]
+        assert data["passed"] is True
+        assert data["details"]["datasets"] == {
+            "flights/1 (training)": {"ok": True, "errors": 0, "schema": "kept"}
+        }
         (vs_champion,) = [
             r for r in production[0].evidence["results"] if r["gate"].startswith("auc vs champion")
         ]
@@ -53,5 +66,6 @@ def test_the_quickstart_timeline(shipyard: Shipyard, home: Path) -> None:
         assert firing.status == "SUCCEEDED"
         assert firing.cause["action"] == "retrain"
         assert ws.registry.get_model_version_by_alias("flights", "champion").version == 2
+        assert firing.run_id is not None
         run = ws.pipelines.get_run(firing.run_id)
         assert run.trigger["schedule"] == "deploy-flights-drift"

@@ -125,10 +125,16 @@ class FakeTraffic:
         quality: dict[str, float] | None = None,
         latency_ms: float = 5.0,
         labels: bool = True,
+        shift: dict[str, float] | None = None,
+        errors: dict[str, float] | None = None,
     ) -> None:
         """``count`` requests routed by ``traffic``; ``quality[arm]`` in [0, 1] is how well an
-        arm's score separates the label (1: perfectly, 0.5: chance)."""
+        arm's score separates the label (1: perfectly, 0.5: chance); ``shift[arm]`` is added to
+        the arm's scores (clipped to [0, 1]); ``errors[arm]`` is the share of the requests the
+        arm answers that fail (logged with an error, as serving logs them)."""
         quality = quality or {}
+        shift = shift or {}
+        errors = errors or {}
         arms = traffic["arms"]
         weights = np.array([a["weight"] for a in arms], dtype=float)
         rows, feedback = [], []
@@ -139,14 +145,19 @@ class FakeTraffic:
             arm = arms[int(self.rng.choice(len(arms), p=weights / weights.sum()))]
             served = [(arm, False)] + [(s, True) for s in traffic.get("shadow", [])]
             for a, shadow in served:
-                q = quality.get(a["name"].split("-")[0], 0.9)
+                version = a["name"].split("-")[0]
+                q = quality.get(version, 0.9)
                 score = float(
                     np.clip(
-                        (y if self.rng.random() < q else 1 - y) * 0.6 + self.rng.random() * 0.4,
+                        (y if self.rng.random() < q else 1 - y) * 0.6
+                        + self.rng.random() * 0.4
+                        + shift.get(version, 0.0),
                         0,
                         1,
                     )
                 )
+                # no draw for arms that never fail: the other tests' random stream stays put
+                failed = not shadow and version in errors and self.rng.random() < errors[version]
                 rows.append(
                     {
                         "request_id": rid,
@@ -157,8 +168,8 @@ class FakeTraffic:
                         "shadow": shadow,
                         "latency_ms": latency_ms,
                         "features": json.dumps({"columns": ["x"], "data": [[1.0]]}),
-                        "predictions": json.dumps([score]),
-                        "error": None,
+                        "predictions": None if failed else json.dumps([score]),
+                        "error": "PREDICTION_FAILED" if failed else None,
                     }
                 )
             feedback.append({"request_id": rid, "label": y})

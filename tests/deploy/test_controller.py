@@ -16,6 +16,7 @@ from shipyard.deploy import AbortConditions, Deployments, State, Window
 from shipyard.errors import GateFailed, InvalidState
 from shipyard.pipelines import fire_event
 from shipyard.registry import Registry
+from shipyard.store.deployments import DeploymentRecord
 from shipyard.workspace import Workspace
 
 from .conftest import MODEL, FakeTraffic, policy, register
@@ -136,6 +137,50 @@ def test_online_regression_rolls_back_during_canary(
     assert deployments.tick("churn-prod").state == State.ROLLED_BACK  # v2 is not retried
 
 
+def test_a_shadow_of_a_duration_waits_for_the_time_not_a_request_count(
+    workspace: Workspace, traffic: FakeTraffic
+) -> None:
+    now = [time.time()]
+    deployments = Deployments(workspace, clock=lambda: now[0])
+    _deployed(
+        workspace,
+        deployments,
+        shadow=Window(requests=1, duration_s=600),
+        abort=AbortConditions(error_rate=None, prediction_drift=0.3),
+    )
+    register(workspace, {"auc": 0.81})
+    rec = deployments.tick("churn-prod")
+    assert rec.state == State.SHADOW
+    traffic.send(rec.traffic, 5, shift={"v2": 0.5})  # drifted, but 5 requests into 600 s
+    rec = deployments.tick("churn-prod")
+    assert rec.state == State.SHADOW
+    assert rec.context["last_signals"]["missing"] == ["0/600s"]
+    now[0] += 400  # past half the window: the distributions are judged now
+    traffic.send(rec.traffic, 5, shift={"v2": 0.5})
+    rec = deployments.tick("churn-prod")
+    assert rec.state == State.ROLLED_BACK
+    assert "prediction drift between arms" in deployments.events("churn-prod")[-1].message
+
+
+def test_a_shadow_of_a_duration_passes_once_the_time_is_up(
+    workspace: Workspace, traffic: FakeTraffic
+) -> None:
+    now = [time.time()]
+    deployments = Deployments(workspace, clock=lambda: now[0])
+    _deployed(workspace, deployments, shadow=Window(requests=1, duration_s=600))
+    register(workspace, {"auc": 0.81})
+    rec = deployments.tick("churn-prod")
+    traffic.send(rec.traffic, 3)
+    assert deployments.tick("churn-prod").state == State.SHADOW
+    now[0] += 601
+    rec = deployments.tick("churn-prod")
+    assert (rec.state, rec.step) == (State.CANARY, 0)
+    passed = deployments.events("churn-prod")[-2]
+    assert passed.action == "analysis_passed"
+    assert passed.evidence["window"]["duration_s"] == 600
+    assert passed.evidence["signals"]["requests"] == 3
+
+
 def test_latency_abort_during_shadow(
     workspace: Workspace, deployments: Deployments, traffic: FakeTraffic
 ) -> None:
@@ -146,6 +191,94 @@ def test_latency_abort_during_shadow(
     rec = deployments.tick("churn-prod")
     assert rec.state == State.ROLLED_BACK
     assert "latency p99 400.0 ms > 100" in deployments.events("churn-prod")[-1].message
+
+
+def _in_canary(deployments: Deployments, traffic: FakeTraffic) -> DeploymentRecord:
+    rec = deployments.tick("churn-prod")
+    assert rec.state == State.SHADOW
+    traffic.send(rec.traffic, 25)  # the shadow window (20 requests) passes cleanly
+    rec = deployments.tick("churn-prod")
+    assert (rec.state, rec.step) == (State.CANARY, 0)
+    return rec
+
+
+@pytest.mark.parametrize(
+    ("abort", "phase", "send", "tripped"),
+    [
+        (
+            AbortConditions(error_rate=0.05),
+            "canary",
+            {"errors": {"v2": 0.5}},
+            "error rate",
+        ),
+        (
+            AbortConditions(error_rate=None, prediction_drift=0.3),
+            "shadow",
+            {"shift": {"v2": 0.5}},
+            "prediction drift between arms (KS)",
+        ),
+        (
+            AbortConditions(error_rate=None, min_agreement=0.8),
+            "shadow",
+            {"quality": {"v2": 0.1}},
+            "arm agreement",
+        ),
+        (
+            AbortConditions(error_rate=None, latency_p99_ms=100),
+            "canary",
+            {"latency_ms": 400.0},
+            "latency p99 400.0 ms > 100",
+        ),
+    ],
+    ids=["error-rate", "prediction-drift", "agreement", "latency-p99"],
+)
+def test_each_abort_condition_rolls_back(
+    workspace: Workspace,
+    deployments: Deployments,
+    traffic: FakeTraffic,
+    abort: AbortConditions,
+    phase: str,
+    send: dict[str, object],
+    tripped: str,
+) -> None:
+    _deployed(workspace, deployments, abort=abort)
+    register(workspace, {"auc": 0.81})
+    if phase == "canary":
+        rec = _in_canary(deployments, traffic)
+    else:
+        rec = deployments.tick("churn-prod")
+        assert rec.state == State.SHADOW
+    if phase == "shadow":  # distributions are judged on half a window, not on 5 requests
+        traffic.send(rec.traffic, 5, **send)  # type: ignore[arg-type]
+        assert deployments.tick("churn-prod").state == State.SHADOW
+    traffic.send(rec.traffic, 200, **send)  # type: ignore[arg-type]
+    rec = deployments.tick("churn-prod")
+    assert rec.state == State.ROLLED_BACK
+    assert rec.stable_version == 1
+    assert rec.traffic["arms"] == [{"name": "v1", "model": "models:/churn/1", "weight": 100.0}]
+    last = deployments.events("churn-prod")[-1]
+    assert last.action == "rolled_back"
+    assert f"during {phase}" in last.message
+    assert tripped in last.message
+    assert last.evidence["phase"] == phase
+    assert Registry(workspace).get_version_by_alias(MODEL, "champion").version == 1
+
+
+def test_the_same_traffic_without_a_breach_is_not_rolled_back(
+    workspace: Workspace, deployments: Deployments, traffic: FakeTraffic
+) -> None:
+    abort = AbortConditions(error_rate=0.05, prediction_drift=0.3, min_agreement=0.6)
+    _deployed(workspace, deployments, abort=abort)
+    register(workspace, {"auc": 0.81})
+    rec = _in_canary(deployments, traffic)
+    traffic.send(rec.traffic, 200, errors={"v2": 0.01})
+    rec = deployments.tick("churn-prod")
+    assert (rec.state, rec.step) == (State.CANARY, 1), deployments.events("churn-prod")[-1].message
+    signals = deployments.events("churn-prod")[-2].evidence["signals"]
+    assert signals["error_rate"] is not None
+    assert signals["error_rate"] <= 0.05
+    assert signals["agreement"] >= 0.6
+    assert signals["prediction_drift"] <= 0.3
 
 
 def test_alerts_hold_and_roll_back(
@@ -173,6 +306,42 @@ def test_alerts_hold_and_roll_back(
     rec = deployments.tick("churn-prod")
     assert rec.state == State.ROLLED_BACK
     assert [e.action for e in deployments.events("churn-prod")].count("alert") == 2
+
+
+def test_apply_keeps_the_trigger_schedules_in_step_with_the_spec(
+    workspace: Workspace, deployments: Deployments
+) -> None:
+    from dataclasses import replace
+
+    from shipyard.deploy import Triggers
+
+    register(workspace, {"auc": 0.80})
+    triggers = Triggers(
+        drift_pipeline="shipyard.deploy.flights:train",
+        drift_params={"max_iter": 5},
+        drift_filter="churn-*",
+        schedule="0 3 * * *",
+        schedule_pipeline="shipyard.deploy.flights:train",
+    )
+    deployments.apply(replace(policy(), triggers=triggers))
+    schedules = {s.name: s for s in workspace.pipelines.list_schedules()}
+    assert set(schedules) == {"deploy-churn-prod-drift", "deploy-churn-prod-schedule"}
+    drift, cron = schedules["deploy-churn-prod-drift"], schedules["deploy-churn-prod-schedule"]
+    assert (drift.reference, drift.params, drift.event_filter) == (
+        "shipyard.deploy.flights:train",
+        {"max_iter": 5},
+        "churn-*",
+    )
+    assert (drift.kind, drift.spec) == ("event", "alert")
+    assert (cron.reference, cron.kind, cron.spec) == (
+        "shipyard.deploy.flights:train",
+        "cron",
+        "0 3 * * *",
+    )
+    deployments.apply(replace(policy(), triggers=replace(triggers, schedule=None)))
+    assert [s.name for s in workspace.pipelines.list_schedules()] == ["deploy-churn-prod-drift"]
+    deployments.delete("churn-prod")
+    assert workspace.pipelines.list_schedules() == []
 
 
 def test_people_promote_roll_back_pause(workspace: Workspace, deployments: Deployments) -> None:
@@ -250,7 +419,7 @@ def test_a_killed_controller_resumes_the_canary_at_the_same_step(
         traffic.send(rec.traffic, 300)  # fills step 1's window: the controller moves on
         _wait(deployments, lambda r: r.step == 1)
         at_kill = deployments.get("churn-prod")
-        traffic.send(at_kill.traffic, 60)  # half of step 2's window before the kill
+        traffic.send(at_kill.traffic, 40)  # ~24 of step 2's 40 requests before the kill
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

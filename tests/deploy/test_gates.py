@@ -93,6 +93,25 @@ def test_slice_gates_and_slice_gap(workspace: Workspace) -> None:
     assert "0.9 (north)" in gap.message
 
 
+def test_slice_gates_against_the_champion_compare_slice_by_slice(workspace: Workspace) -> None:
+    v1 = register(workspace, {"auc": 0.8, "auc.north": 0.9, "auc.south": 0.7})
+    Registry(workspace).set_alias(MODEL, "champion", v1)
+    every = MetricGate("auc", slice="*", relative_to="champion", max_drop=0.02)
+    south = MetricGate("auc", slice="south", relative_to="champion", max_drop=0.02)
+    # better overall and in the north, but the south slice drops 0.05 against the champion's
+    v2 = register(workspace, {"auc": 0.82, "auc.north": 0.95, "auc.south": 0.65})
+    r_every, r_south = check_gates(workspace, MODEL, v2, _env(every, south)).results
+    for r in (r_every, r_south):
+        assert r.passed is False
+        assert r.value == 0.65
+        assert r.details["slice"] == "south"
+        assert r.details["reference"] == 0.7
+        assert "on slice south is 0.65, champion (version 1) has 0.7" in r.message
+        assert "champion - 0.02 = 0.68" in r.threshold
+    v3 = register(workspace, {"auc": 0.79, "auc.north": 0.89, "auc.south": 0.69})
+    assert check_gates(workspace, MODEL, v3, _env(every, south)).passed
+
+
 def test_approvals_gate_counts_registry_approvals(workspace: Workspace) -> None:
     v = register(workspace, {"auc": 0.8})
     (r,) = check_gates(workspace, MODEL, v, _env(ApprovalGate(count=1))).results
@@ -105,14 +124,36 @@ def test_approvals_gate_counts_registry_approvals(workspace: Workspace) -> None:
 
 
 def test_data_validation_gate(workspace: Workspace) -> None:
+    from shipyard.data import Datasets
+
     without = register(workspace, {"auc": 0.8})
     (r,) = check_gates(workspace, MODEL, without, _env(DataValidationGate())).results
     assert r.passed is False
     assert "recorded no dataset version" in r.message
     with_data = register(workspace, {"auc": 0.8}, dataset=True)
     (r,) = check_gates(workspace, MODEL, with_data, _env(DataValidationGate())).results
+    assert r.passed is False  # a version always fits the schema inferred from itself
+    assert "'customers' has no schema to validate against" in r.message
+    assert "shipyard data schema customers --set" in r.message
+    datasets = Datasets(workspace)
+    datasets.set_schema(
+        "customers",
+        "columns:\n  radius: {type: float, nullable: false, min: 5, max: 30}\n"
+        "  label: {type: integer, domain: [0, 1]}\n",
+    )
+    (r,) = check_gates(workspace, MODEL, with_data, _env(DataValidationGate())).results
     assert r.passed, r.message
-    assert r.details["datasets"] == {"customers/1 (training)": {"ok": True, "errors": 0}}
+    assert r.details["datasets"] == {
+        "customers/1 (training)": {"ok": True, "errors": 0, "schema": "kept"}
+    }
+    datasets.set_schema(
+        "customers", "columns:\n  radius: {type: float, nullable: false, min: 5, max: 20}\n"
+    )  # the training data has radii up to 28.1
+    (r,) = check_gates(workspace, MODEL, with_data, _env(DataValidationGate())).results
+    assert r.passed is False
+    assert r.value == "0/1 valid"
+    assert r.message.startswith("validation failed for customers/1 (training): ")
+    assert "radius" in r.message
 
 
 @pytest.mark.slow
@@ -132,6 +173,13 @@ def test_load_check_serves_the_exact_package_in_a_real_server(workspace: Workspa
     ).results
     assert slow.passed is False
     assert "did not become ready within 0.05s" in slow.message
+    (laggard,) = check_gates(
+        workspace, MODEL, v, _env(LoadCheckGate(load_budget_s=120, latency_budget_ms=0.001))
+    ).results  # no HTTP round trip answers within a microsecond
+    assert laggard.passed is False
+    assert laggard.value["errors"] == 0
+    assert laggard.value["p99_ms"] > 0.001
+    assert laggard.threshold == "loads in <= 120s, p99 <= 0.001 ms, 0 errors"
 
 
 def test_online_metrics_compare_on_the_same_requests() -> None:

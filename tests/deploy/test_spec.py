@@ -74,6 +74,80 @@ def test_a_full_spec_reads_into_typed_values(tmp_path: Path) -> None:
     assert p.triggers.schedule == "0 3 * * *"
 
 
+def test_a_window_is_requests_or_a_duration(tmp_path: Path) -> None:
+    from shipyard.deploy import Window
+
+    def shadow(window: str) -> Window | None:
+        spec = f"model: m\nenvironments: [{{name: p, rollout: {{shadow: {window}}}}}]\n"
+        rollout = _read(tmp_path, spec).served.rollout
+        assert rollout is not None
+        return rollout.shadow
+
+    assert shadow("{requests: 300}") == Window(requests=300, duration_s=0)
+    assert shadow("{duration_s: 600}") == Window(requests=1, duration_s=600)
+    assert shadow("{requests: 50, duration_s: 60}") == Window(requests=50, duration_s=60)
+
+
+def test_the_python_api_builds_the_same_spec_as_the_yaml(tmp_path: Path) -> None:
+    from shipyard.deploy import (
+        AbortConditions,
+        ApprovalGate,
+        DataValidationGate,
+        Environment,
+        Rollout,
+        Serving,
+        Triggers,
+        Window,
+    )
+
+    built = DeploymentPolicy(
+        name="flights",
+        model="flights",
+        environments=(
+            Environment(
+                "staging",
+                "staging",
+                (
+                    MetricGate("auc", min=0.6),
+                    DataValidationGate(),
+                    LoadCheckGate(load_budget_s=30, latency_budget_ms=250, requests=10),
+                ),
+            ),
+            Environment(
+                "production",
+                "champion",
+                (
+                    MetricGate("auc", relative_to="champion", max_drop=0.005),
+                    MetricGate("log_loss", max=0.6),
+                    MetricGate("auc", slice="*", min=0.55, online=False),
+                    SliceGapGate("auc", max_gap=0.2),
+                    ApprovalGate(count=1),
+                ),
+                Rollout(
+                    shadow=Window(requests=200),
+                    steps=(10, 50),
+                    window=Window(requests=200, duration_s=30, min_labels=100),
+                    abort=AbortConditions(
+                        error_rate=0.01,
+                        latency_p99_ms=250,
+                        prediction_drift=0.3,
+                        min_agreement=0.8,
+                    ),
+                ),
+            ),
+        ),
+        serving=Serving(endpoint="flights-ep", metrics_urls=("http://127.0.0.1:5001/metrics",)),
+        triggers=Triggers(
+            drift_pipeline="pipelines/train.py:train",
+            drift_params={"months": 3},
+            drift_filter="flights-*",
+            schedule="0 3 * * *",
+            schedule_pipeline="pipelines/train.py:train",
+        ),
+    )
+    assert built == _read(tmp_path, SPEC)
+
+
 def test_to_dict_reads_back_the_same_spec(tmp_path: Path) -> None:
     p = _read(tmp_path, SPEC)
     assert DeploymentPolicy.from_dict(p.to_dict()) == p

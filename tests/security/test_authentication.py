@@ -4,6 +4,7 @@ of an OIDC proxy; expired, revoked and disabled credentials; every failure audit
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -127,7 +128,7 @@ def test_short_passwords_and_bad_names_are_refused(secure: SecureServer) -> None
 
 
 @pytest.fixture
-def proxied(tmp_path: object) -> SecureServer:
+def proxied(tmp_path: object) -> Iterator[SecureServer]:
     from pathlib import Path
 
     home = Path(str(tmp_path)) / "proxied"
@@ -139,7 +140,7 @@ def proxied(tmp_path: object) -> SecureServer:
         )
     )
     server = SecureServer(create_app(ws), ws, [])
-    yield server  # type: ignore[misc]
+    yield server
     for client in server._clients:
         client.close()
     ws.close()

@@ -1,14 +1,19 @@
 """The authorization matrix: every endpoint x every role x (own, other's) resource.
 
 Built from the route tables (:class:`~shipyard.server.routing.ApiRoute` specs mounted on the app,
-and :data:`shipyard.server.mlflow.ENDPOINTS`), so a new endpoint is covered the day it is added.
-For each one the expected answer is derived from its declared action and resource kind alone:
+:data:`shipyard.server.mlflow.ENDPOINTS` under both MLflow prefixes, MLflow's proxied artifact
+service, and the web UI's :class:`~shipyard.server.ui._routing.UiRouter` endpoints), so a new
+endpoint is covered the day it is added; a last check fails on any mounted route the matrix did
+not call. For each one the expected answer is derived from its declared action and resource
+kind alone:
 
 * a workspace grant of role ``R`` allows every action ``R`` satisfies, everywhere;
 * a grant on ``experiment:E`` / ``model:M`` allows them on E (with its runs and logged models)
-  or M, and nothing on other experiments and models, on listings (``kind:*``) or on
-  ``server:*``;
-* the caller's own account (``self:*``) is open to every signed-in user.
+  or M (with its versions' files, its deployments and its monitors' pages and alerts), and
+  nothing on other experiments and models, on listings (``kind:*``) or on ``server:*``;
+* the caller's own account (``self:*``) is open to every signed-in user, and so are the
+  documents that say nothing about the workspace (the OpenAPI document, MLflow's server-info);
+* the web UI needs some grant before any of its routes answers.
 
 A request counts as *allowed* when the answer is anything but 401/403 (the handler may still
 refuse the made-up body with a 4xx); *denied* must be 403 ``PERMISSION_DENIED``. The test fails
@@ -23,14 +28,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Mount, Route
 
 from shipyard.security.roles import ACTION_ROLE, ROLE_RANK, ROLES
 from shipyard.server.mlflow import ENDPOINTS as MLFLOW_ENDPOINTS
+from shipyard.server.mlflow import PREFIXES as MLFLOW_PREFIXES
+from shipyard.server.mlflow.artifacts import ARTIFACT_PREFIXES, MODEL_VERSION_ROOT
+from shipyard.server.mlflow.info import SERVER_INFO_PATHS
 from shipyard.server.routing import ApiRoute
+from shipyard.server.ui._routing import STATIC, UiEndpoint
 from tests.security.conftest import SecureServer
 
-SCOPED_KINDS = ("experiment", "run", "model", "logged-model")
+SCOPED_KINDS = ("experiment", "run", "model", "logged-model", "deployment")
 """Resource kinds a project (experiment / model) grant reaches."""
+
+PUBLIC = ("/health", "/version")
+"""Answered without credentials (test_authentication checks them)."""
+SIGNED_IN = ("/api/openapi.json", *SERVER_INFO_PATHS)
+"""Open to every signed-in user: they describe the server, not the workspace's data."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,12 @@ class Fixture:
     other: dict[str, str]
     owners: dict[str, str]
     """storage_owner of own/other model versions."""
+
+    def ids(self, side: str | None) -> dict[str, str]:
+        return self.other if side == "other" else self.own
+
+    def owner(self, side: str | None) -> str:
+        return self.owners["other" if side == "other" else "own"]
 
 
 @dataclass(frozen=True)
@@ -62,11 +84,15 @@ def _setup(secure: SecureServer) -> tuple[Fixture, list[Who]]:
             f"model-{side}", f"runs:/{run}/m", artifact_owner=run, artifact_path="m", run_id=run
         )
         logged = ws.logged_models.create_logged_model(exp, name="lm")
+        # The model's deployment and monitor share its name, so one {name} fills every path.
+        _deployment(secure, f"model-{side}")
+        alert = _monitor_with_alert(secure, f"model-{side}")
         ids[side] = {
             "experiment": exp,
             "run": run,
             "model": f"model-{side}",
             "logged-model": logged.model_id,
+            "alert": str(alert),
         }
         owners[side] = version.storage_owner
     fixture = Fixture(ids["own"], ids["other"], owners)
@@ -82,13 +108,63 @@ def _setup(secure: SecureServer) -> tuple[Fixture, list[Who]]:
     return fixture, people
 
 
+def _deployment(secure: SecureServer, model: str) -> None:
+    """A deployment of ``model`` named like it (idle: nothing rolled out yet)."""
+    from shipyard.deploy import Deployments
+    from shipyard.deploy.spec import DeploymentPolicy, Environment
+
+    Deployments(secure.ws).apply(
+        DeploymentPolicy(model, model, (Environment("production", "champion"),)), user="test"
+    )
+
+
+def _monitor_with_alert(secure: SecureServer, model: str) -> int:
+    """A monitor of ``model`` named like it, with one fired alert; the alert's id."""
+    from shipyard.store.monitoring import Alert, AlertRule, Monitor
+
+    store = secure.ws.monitors
+    store.create_monitor(Monitor(monitor_id=0, name=model, endpoint=model, model=model))
+    rule = store.create_rule(
+        AlertRule(
+            rule_id=0,
+            name=f"{model}-drift",
+            monitor=model,
+            metric="drift_share",
+            operator=">",
+            threshold=0.5,
+        )
+    )
+    alert = store.add_alert(
+        Alert(
+            alert_id=0,
+            rule_id=rule.rule_id,
+            rule=rule.name,
+            monitor=model,
+            metric="drift_share",
+            value=0.9,
+            threshold=0.5,
+            result_id=None,
+            status="firing",
+            fired_time=1,
+        )
+    )
+    return alert.alert_id
+
+
 def _expected(who: Who, action: str, kind: str, side: str | None) -> bool:
-    """Whether ``who`` may do ``action`` on a resource of ``kind`` (own/other/None = ``*``)."""
+    """Whether ``who`` may do ``action`` on a resource of ``kind`` (own/other/None = ``*``);
+    kind ``ui:<kind>`` is a UI route (some grant opens the UI, then the route's own check)."""
+    if kind.startswith("ui:"):
+        if who.role is None:
+            return False
+        kind = kind[3:]
     roles = []
     if who.role is not None and who.workspace:
         roles.append(who.role)
-    if kind == "self":
+    if kind in ("self", "signed-in"):
         roles.append("editor")
+    if kind == "ui":
+        roles.append("reader")
     if who.role is not None and not who.workspace and side == "own" and kind in SCOPED_KINDS:
         roles.append(who.role)
     return any(ROLE_RANK[r] >= ROLE_RANK[ACTION_ROLE[action]] for r in roles)
@@ -104,6 +180,10 @@ class Call:
     side: str | None
     params: dict[str, Any] | None = None
     body: dict[str, Any] | None = None
+    template: str = ""
+    """The mounted route's path, for the check that every route was called."""
+    form: dict[str, str] | None = None
+    content: bytes | None = None
 
 
 def _fill(path: str, ids: dict[str, str], owner: str) -> str:
@@ -118,6 +198,7 @@ def _fill(path: str, ids: dict[str, str], owner: str) -> str:
         "username": "someone",
         "token_id": "0" * 32,
         "model_id": ids["logged-model"],
+        "alert_id": ids["alert"],
     }
 
     def sub(match: re.Match[str]) -> str:
@@ -170,6 +251,7 @@ def _shipyard_calls(secure: SecureServer, fx: Fixture) -> list[Call]:
                     kind,
                     side,
                     body=_body(ids) if spec.method in ("POST", "PUT", "PATCH") else None,
+                    template=spec.path,
                 )
             )
     return calls
@@ -177,36 +259,168 @@ def _shipyard_calls(secure: SecureServer, fx: Fixture) -> list[Call]:
 
 def _mlflow_calls(fx: Fixture) -> list[Call]:
     calls = []
-    for spec in MLFLOW_ENDPOINTS:
-        method = spec.methods[0]
-        kind, _, fixed = spec.resource.partition(":")
-        sides: tuple[str | None, ...] = (None,) if fixed == "*" else ("own", "other")
-        for side in sides:
-            ids = fx.own if side != "other" else fx.other
-            fields = _body(ids)
+    for prefix in MLFLOW_PREFIXES:
+        for spec in MLFLOW_ENDPOINTS:
+            kind, _, fixed = spec.resource.partition(":")
+            sides: tuple[str | None, ...] = (None,) if fixed == "*" else ("own", "other")
+            for method in spec.methods:
+                for side in sides:
+                    ids = fx.ids(side)
+                    fields = _body(ids)
+                    calls.append(
+                        Call(
+                            f"{method} {prefix}{spec.path} [{side or '*'}]",
+                            method,
+                            prefix + _fill(spec.path, ids, ""),
+                            spec.action,
+                            kind,
+                            side,
+                            params=fields if method == "GET" else None,
+                            body=fields if method != "GET" else None,
+                            template=prefix + spec.path,
+                        )
+                    )
+    return calls
+
+
+def _artifact_service_calls(fx: Fixture) -> list[Call]:
+    """MLflow's proxied artifact service: files of runs, logged models and registered versions,
+    addressed by path (the owner is in the path, not in a field)."""
+    calls = []
+    for prefix in ARTIFACT_PREFIXES:
+        root, one = f"{prefix}/artifacts", f"{prefix}/artifacts/{{path:path}}"
+        # The service's root lists nothing (no owner): any signed-in user gets {}.
+        calls.append(Call(f"GET {root} [*]", "GET", root, "read", "signed-in", None, template=root))
+        for side in ("own", "other"):
+            ids = fx.ids(side)
+            for kind, owner_dir in (
+                ("run", f"{ids['experiment']}/{ids['run']}/artifacts"),
+                ("logged-model", f"{ids['experiment']}/models/{ids['logged-model']}/artifacts"),
+                ("model", f"{MODEL_VERSION_ROOT}/{fx.owner(side)}/artifacts"),
+            ):
+                label = f"{prefix}/artifacts/<{kind}> [{side}]"
+                listing = {"path": owner_dir}
+                calls += [
+                    Call(
+                        f"GET {label} ls", "GET", root, "read", kind, side, listing, template=root
+                    ),
+                    Call(
+                        f"GET {label}", "GET", f"{root}/{owner_dir}/m/MLmodel", "read", kind, side
+                    ),
+                ]
+                if kind != "model":  # a registered version's files are read-only
+                    new = f"{root}/{owner_dir}/matrix.txt"
+                    calls += [
+                        Call(f"PUT {label}", "PUT", new, "write", kind, side, content=b"x"),
+                        Call(f"DELETE {label}", "DELETE", new, "write", kind, side),
+                    ]
+        calls = [c if c.template else Call(**{**c.__dict__, "template": one}) for c in calls]
+    return calls
+
+
+def _ui_endpoints() -> list[UiEndpoint]:
+    from shipyard.server.ui import (
+        compare,
+        datasets,
+        deployments,
+        experiments,
+        monitoring,
+        pipelines,
+        registry,
+        runs,
+    )
+
+    modules = (experiments, runs, compare, registry, pipelines, datasets, deployments, monitoring)
+    return [e for m in modules for e in m.router.endpoints]
+
+
+def _ui_calls(secure: SecureServer, fx: Fixture) -> list[Call]:
+    static = next(p for p in sorted(STATIC.iterdir()) if p.is_file())
+    calls = [
+        Call("GET / [*]", "GET", "/", "read", "ui:ui", None, template="/"),
+        Call(
+            "GET /static/... [*]",
+            "GET",
+            f"/static/{static.name}",
+            "read",
+            "ui:ui",
+            None,
+            template="/static",
+        ),
+    ]
+    for endpoint in _ui_endpoints():
+        method = "POST" if endpoint.kind == "action" else "GET"
+        names_one = endpoint.resource_param is not None or endpoint.scope is not None
+        for side in ("own", "other") if names_one else (None,):
+            path = _fill(endpoint.path, fx.ids(side), fx.owner(side))
+            kind = endpoint.resource
+            if endpoint.scope is not None:
+                # Whatever the route computes its resource as (a monitor's model...).
+                request = Request(
+                    {
+                        "type": "http",
+                        "path_params": _path_params(endpoint.path, path),
+                        "headers": [],
+                    }
+                )
+                resource = endpoint.scope(request, secure.ws)
+                kind = resource.partition(":")[0]
+                assert resource == f"{kind}:{fx.ids(side)[kind]}", resource
             calls.append(
                 Call(
-                    f"{method} /api/2.0/mlflow{spec.path} [{side or '*'}]",
+                    f"{method} {endpoint.path} [{side or '*'}]",
                     method,
-                    "/api/2.0/mlflow" + _fill(spec.path, ids, ""),
-                    spec.action,
-                    kind,
+                    path,
+                    endpoint.action,
+                    f"ui:{kind}",
                     side,
-                    params=fields if method == "GET" else None,
-                    body=fields if method != "GET" else None,
+                    form={"reason": "matrix"} if method == "POST" else None,
+                    template=endpoint.path,
                 )
             )
     return calls
 
 
+def _path_params(template: str, path: str) -> dict[str, str]:
+    pattern = re.sub(r"{([^}:]+)[^}]*}", r"(?P<\1>[^/]+)", template)
+    found = re.fullmatch(pattern, path)
+    assert found is not None, (template, path)
+    return found.groupdict()
+
+
+def _mounted(routes: list[BaseRoute]) -> set[str]:
+    """``METHOD path`` of every mounted route (``HEAD`` goes with ``GET``)."""
+    out = set()
+    for route in routes:
+        if isinstance(route, Mount):
+            out.add(f"GET {route.path}")
+        elif isinstance(route, Route):
+            for method in route.methods or ():
+                if method != "HEAD":
+                    out.add(f"{method} {route.path}")
+        else:
+            out |= _mounted(list(getattr(route, "routes", [])))
+    return out
+
+
 @pytest.mark.slow
 def test_every_endpoint_every_role_own_and_others(secure: SecureServer) -> None:
     fx, people = _setup(secure)
+    signed_in = [
+        Call(f"GET {p} [*]", "GET", p, "read", "signed-in", None, template=p) for p in SIGNED_IN
+    ]
     # Deletes last, so every other call still finds the resources it names.
     calls = sorted(
-        _shipyard_calls(secure, fx) + _mlflow_calls(fx), key=lambda c: c.method == "DELETE"
+        _shipyard_calls(secure, fx)
+        + _mlflow_calls(fx)
+        + _artifact_service_calls(fx)
+        + _ui_calls(secure, fx)
+        + signed_in,
+        key=lambda c: c.method == "DELETE",
     )
-    assert len(calls) > 150  # the route tables were found
+    called = {f"{c.method} {c.template}" for c in calls}
+    never_called = _mounted(secure.app.routes) - called - {f"GET {p}" for p in PUBLIC}
+    assert never_called == set(), "routes the matrix does not call: " + ", ".join(never_called)
     clients = {who.name: secure.client(token=who.token) for who in people}
     unexpected_allow: list[str] = []
     unexpected_deny: list[str] = []
@@ -217,16 +431,26 @@ def test_every_endpoint_every_role_own_and_others(secure: SecureServer) -> None:
         for who in people:
             expected = _expected(who, call.action, call.kind, call.side)
             resp = clients[who.name].request(
-                call.method, call.path, params=call.params, json=call.body
+                call.method,
+                call.path,
+                params=call.params,
+                json=call.body,
+                data=call.form,
+                content=call.content,
             )
             checked += 1
             assert resp.status_code != 401, (who.name, call.label, resp.text)
             assert resp.status_code < 500, (who.name, call.label, resp.text)
             denied = resp.status_code == 403
-            if denied:
+            if denied and resp.headers["content-type"].startswith("text/html"):
+                # A UI page answers with the error page, which shows the same stable code.
+                assert "403 · PERMISSION_DENIED" in resp.text, resp.text
+                message = resp.text
+            elif denied:
                 assert resp.json()["error_code"] == "PERMISSION_DENIED", resp.text
+                message = resp.json()["message"]
             if denied and expected:
-                unexpected_deny.append(f"{who.name}: {call.label}: {resp.json()['message']}")
+                unexpected_deny.append(f"{who.name}: {call.label}: {message}")
             if not denied and not expected:
                 unexpected_allow.append(f"{who.name}: {call.label} -> {resp.status_code}")
     print(

@@ -2,8 +2,9 @@
 
 Requests are generated with hypothesis from the OpenAPI document the server serves
 (``/api/openapi.json``: every ``/api/v1`` operation, its path and query parameters and its
-request schema) and from the MLflow-compatible endpoint table (field names from the specs),
-then sent in-process to the ASGI app (no sockets, so 5,000 requests take seconds). Each request
+request schema), from the MLflow-compatible endpoint table (field names from the specs), from
+MLflow's proxied artifact service and from the web UI's routes (pages, chart data and the
+action forms, with hostile path and query values and malformed form bodies), then sent in-process to the ASGI app (no sockets, so 5,000 requests take seconds). Each request
 mixes well-formed and hostile parts: real ids and made-up ones, traversal strings, control
 characters, huge numbers, wrong JSON types, invalid JSON, random bytes, and missing, wrong or
 valid credentials. Any 5xx fails the test with the request that caused it. The generator is
@@ -17,7 +18,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import anyio
@@ -59,7 +60,8 @@ HOSTILE = [
 
 _PARAM_RE = re.compile(r"{([^}:]+)(?::([^}]+))?}")
 
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+text = st.text(st.characters(codec="utf-8", exclude_categories=SURROGATES), max_size=12)
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -205,6 +207,37 @@ def _mlflow_operations() -> list[Operation]:
     return ops
 
 
+UI_QUERY = ("q", "filter", "order_by", "page", "metric", "runs", "group", "window", "columns")
+"""Query parameters the UI's pages and chart data read (and a few they don't)."""
+
+
+def _ui_operations() -> list[Operation]:
+    from tests.security.test_authorization_matrix import _ui_endpoints
+
+    ops = []
+    for endpoint in _ui_endpoints():
+        params = tuple((m.group(1), None) for m in _PARAM_RE.finditer(endpoint.path))
+        query = tuple((name, {"type": "string"}) for name in UI_QUERY)
+        if endpoint.kind == "action":
+            form = "application/x-www-form-urlencoded"
+            ops.append(Operation("POST", endpoint.path, params, (), None, form))
+        else:
+            ops.append(Operation("GET", endpoint.path, params, query, None, None))
+    return ops
+
+
+def _artifact_service_operations() -> list[Operation]:
+    path = "/api/2.0/mlflow-artifacts/artifacts/{artifact_path}"
+    params = (("artifact_path", "path"),)
+    listing = (("path", {"type": "string"}),)
+    return [
+        Operation("GET", "/api/2.0/mlflow-artifacts/artifacts", (), listing, None, None),
+        Operation("GET", path, params, listing, None, None),
+        Operation("PUT", path, params, (), None, "application/octet-stream"),
+        Operation("DELETE", path, params, (), None, None),
+    ]
+
+
 @dataclass
 class Stats:
     sent: int = 0
@@ -304,6 +337,7 @@ def _seed(secure: SecureServer) -> Known:
     )
     logged = ws.logged_models.create_logged_model(exp, name="lm")
     secure.user("fuzz-target", ("reader", "*"))
+    run_files = f"{exp}/{run}/artifacts"
     return Known(
         {
             "experiment_id": [exp, "0"],
@@ -314,7 +348,14 @@ def _seed(secure: SecureServer) -> Known:
             "alias": ["champion", "staging"],
             "storage_owner": [version.storage_owner],
             "owner": [run],
-            "path": ["notes/a.txt", "model/MLmodel", "notes", "model"],
+            "path": ["notes/a.txt", "model/MLmodel", "notes", "model", run_files],
+            "artifact_path": [
+                f"{run_files}/notes/a.txt",
+                f"{run_files}/fuzz.txt",
+                f"model-versions/{version.storage_owner}/artifacts/MLmodel",
+                f"{exp}/models/{logged.model_id}/artifacts/x",
+            ],
+            "alert_id": ["1", "0"],
             "key": ["p", "k"],
             "model_id": [logged.model_id],
             # Not the users whose tokens send the traffic: disabling or stripping those would
@@ -365,8 +406,13 @@ def test_fuzzing_the_http_surface_gives_no_server_errors(secure: SecureServer) -
     document = client.get(
         "/api/openapi.json", headers={"Authorization": f"Bearer {tokens['admin']}"}
     ).json()
-    operations = _operations(document) + _mlflow_operations()
-    assert len(operations) > 100
+    operations = (
+        _operations(document)
+        + _mlflow_operations()
+        + _artifact_service_operations()
+        + _ui_operations()
+    )
+    assert len(operations) > 150
     stats = Stats()
     generated: list[tuple[str, str, dict[str, Any]]] = []
 

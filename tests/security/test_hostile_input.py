@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -79,7 +80,7 @@ def test_dataset_and_model_names_with_traversal_are_plain_misses(
 
 
 @pytest.fixture
-def limited(tmp_path: Path) -> SecureServer:
+def limited(tmp_path: Path) -> Iterator[SecureServer]:
     ws = Workspace.open(
         secure_settings(
             tmp_path / "limited", SHIPYARD_MAX_REQUEST_BYTES="2000", SHIPYARD_RATE_LIMIT="40"
@@ -87,7 +88,7 @@ def limited(tmp_path: Path) -> SecureServer:
     )
     server = SecureServer(create_app(ws), ws, [])
     server.security.bootstrap_admin("admin", "admin-password-0")
-    yield server  # type: ignore[misc]
+    yield server
     for client in server._clients:
         client.close()
     ws.close()

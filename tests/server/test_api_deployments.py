@@ -69,3 +69,26 @@ def test_a_served_version_cannot_be_deleted_over_either_api(
     assert (resp.status_code, resp.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
     assert "deployment 'churn-prod'" in resp.json()["message"]
     assert workspace.registry.get_model_version(model, 1).version == 1
+
+
+def test_the_server_runs_the_controller_in_the_background(workspace: Workspace) -> None:
+    """``shipyard server``'s app starts the controller with its lifespan (a real uvicorn)."""
+    import time
+
+    from shipyard.server.app import create_app
+    from tests.server.conftest import serve_in_thread
+
+    register(workspace, {"auc": 0.8})
+    Deployments(workspace).apply(policy())
+    with (
+        serve_in_thread(create_app(workspace, scheduler=True)) as url,
+        httpx.Client(base_url=url) as client,
+    ):
+        deadline = time.monotonic() + 60
+        state = client.get("/api/v1/deployments/churn-prod").json()
+        while state["state"] != "promoted" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            state = client.get("/api/v1/deployments/churn-prod").json()
+    assert (state["state"], state["stable_version"]) == ("promoted", 1), state
+    deployed = state["timeline"][-1]
+    assert (deployed["action"], deployed["user"]) == ("deployed", "shipyard-controller")

@@ -158,3 +158,9 @@ def _write_concurrently(ctx: ForkServerContext, home: str, uri: str | None) -> N
             assert len(history) == RUNS_PER_PROCESS * STEPS_ON_SHARED_RUN
     finally:
         store.close()
+    # Per run: its creation, 10 params, 6 tags, the metric points, the end; per writer also its
+    # points and param on the shared run.
+    per_run = 1 + 10 + 6 + BATCHES_PER_RUN * METRICS_PER_BATCH + 1 + 1
+    writes = PROCESSES * (RUNS_PER_PROCESS * (per_run + STEPS_ON_SHARED_RUN) + 1)
+    backend = "postgresql" if uri else "sqlite"
+    print(f"\nconcurrency ({backend}): {PROCESSES} writer processes, {writes} writes checked")

@@ -1,5 +1,6 @@
 """A logging process killed with SIGKILL loses nothing that flush() or a batch call confirmed,
-leaves the store readable, and never exposes a partial artifact."""
+leaves the store readable, and never exposes a partial artifact. Each test runs on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +22,32 @@ from shipyard.workspace import Workspace
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def metadata_uri(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The metadata store the killed processes write to: the workspace's own SQLite file
+    (``None``), or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+    else:
+        yield request.getfixturevalue("postgres_uri")
+
+
+def _check_sqlite_integrity(home: Path, uri: str | None) -> None:
+    """SQLite's own check of the file; on PostgreSQL, that no SQLite file was written instead."""
+    if uri is None:
+        with sqlite3.connect(home / "shipyard.db") as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    else:
+        assert not (home / "shipyard.db").exists()
+
+
 CHILD = textwrap.dedent(
     """
     import io, os, sys
     from shipyard.tracking.client import Client
 
-    client = Client(home=sys.argv[1])
+    client = Client(sys.argv[2] if len(sys.argv) > 2 else None, home=sys.argv[1])
     run_id = client.create_run("0").run_id
     print("run", run_id, flush=True)
     step = 0
@@ -58,10 +80,12 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_sigkill_loses_no_flushed_metric_and_no_partial_artifact(tmp_path: Path) -> None:
+def test_sigkill_loses_no_flushed_metric_and_no_partial_artifact(
+    tmp_path: Path, metadata_uri: str | None
+) -> None:
     home = tmp_path / "ws"
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(home)],
+        [sys.executable, "-c", CHILD, str(home), *([metadata_uri] if metadata_uri else [])],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -93,11 +117,8 @@ def test_sigkill_loses_no_flushed_metric_and_no_partial_artifact(tmp_path: Path)
     assert run_id, errors
     assert confirmed >= 5000, errors
 
-    db = home / "shipyard.db"
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-    with Workspace.open(Settings.from_env({}, home=home)) as ws:
+    _check_sqlite_integrity(home, metadata_uri)
+    with Workspace.open(Settings.from_env({}, home=home, tracking_uri=metadata_uri)) as ws:
         history = ws.store.get_metric_history(run_id, "loss", max_results=25000)
         steps = {m.step for m in history.items}
         assert set(range(confirmed)) <= steps
@@ -109,6 +130,10 @@ def test_sigkill_loses_no_flushed_metric_and_no_partial_artifact(tmp_path: Path)
         # A new writer can use the workspace straight away.
         ws.store.log_batch(run_id, params={"after": "crash"})
         assert ws.store.get_run(run_id).data.params["after"] == "crash"
+    print(
+        f"\ncrash safety ({'postgresql' if metadata_uri else 'sqlite'}): 1 logging process killed "
+        f"mid-upload, {confirmed} flushed metric points checked"
+    )
 
 
 # ------------------------------------------------------------------------------ the server killed
@@ -142,7 +167,7 @@ WRITERS = 4
 
 @pytest.mark.slow
 def test_sigkill_of_the_server_and_of_http_writers_loses_no_acknowledged_write(
-    tmp_path: Path,
+    tmp_path: Path, metadata_uri: str | None
 ) -> None:
     """Writers log batches over HTTP; one writer is killed mid-stream, then the server is
     killed under all of them. After a restart every acknowledged batch is there, whole, and
@@ -151,7 +176,8 @@ def test_sigkill_of_the_server_and_of_http_writers_loses_no_acknowledged_write(
 
     from tests.server.conftest import start_server
 
-    live = start_server(tmp_path, timeout=60)
+    env = {"SHIPYARD_TRACKING_URI": metadata_uri} if metadata_uri else {}
+    live = start_server(tmp_path, timeout=60, env_extra=env)
     server, url, home, log = live.process, live.url, live.home, live.log
     writers = [
         subprocess.Popen(
@@ -171,8 +197,8 @@ def test_sigkill_of_the_server_and_of_http_writers_loses_no_acknowledged_write(
             for _ in range(12 if i else 6):
                 line = proc.stdout.readline()
                 assert line.startswith("ack"), proc.stderr.read() if proc.stderr else line
-                _, run_id, batch = line.split()
-                acked.add((run_id, int(batch)))
+                _, run_id, raw_batch = line.split()
+                acked.add((run_id, int(raw_batch)))
         os.kill(writers[0].pid, signal.SIGKILL)
         killed += 1
         time.sleep(0.2)
@@ -183,22 +209,22 @@ def test_sigkill_of_the_server_and_of_http_writers_loses_no_acknowledged_write(
             out, _ = proc.communicate(timeout=60)
             for line in out.splitlines():
                 if line.startswith("ack"):
-                    _, run_id, batch = line.split()
-                    acked.add((run_id, int(batch)))
+                    _, run_id, raw_batch = line.split()
+                    acked.add((run_id, int(raw_batch)))
         writers[0].wait()
     finally:
-        for proc in (server, *writers):
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        children: list[subprocess.Popen[bytes] | subprocess.Popen[str]] = [server, *writers]
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
         for proc in writers:
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
 
-    with sqlite3.connect(home / "shipyard.db") as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    live = start_server(tmp_path, timeout=60)
+    _check_sqlite_integrity(home, metadata_uri)
+    live = start_server(tmp_path, timeout=60, env_extra=env)
     server, url = live.process, live.url
     try:
         with httpx.Client(base_url=url, timeout=30) as http:
@@ -222,7 +248,8 @@ def test_sigkill_of_the_server_and_of_http_writers_loses_no_acknowledged_write(
         server.terminate()
         server.wait(timeout=30)
     print(
-        f"\ncrash safety: {killed} processes killed (1 HTTP writer, the server), "
+        f"\ncrash safety ({'postgresql' if metadata_uri else 'sqlite'}): {killed} processes "
+        "killed (1 HTTP writer, the server), "
         f"{checked} acknowledged batches checked ({checked * 30} writes) over {len(runs)} runs"
     )
     assert checked >= 40
