@@ -37,22 +37,6 @@ def _service(state: CliState) -> Deployments:
     return Deployments(state.workspace)
 
 
-def _record_json(rec: DeploymentRecord) -> dict[str, Any]:
-    return {
-        "name": rec.name,
-        "model": rec.model,
-        "state": rec.state,
-        "step": rec.step,
-        "environment": rec.environment,
-        "stable_version": rec.stable_version,
-        "candidate_version": rec.candidate_version,
-        "paused_state": rec.paused_state,
-        "traffic": rec.traffic,
-        "traffic_revision": rec.traffic_revision,
-        "last_update_time": rec.last_update_time,
-    }
-
-
 def _traffic(rec: DeploymentRecord) -> str:
     arms = ", ".join(f"{a['name']} {a['weight']:g}%" for a in rec.traffic.get("arms", []))
     shadow = ", ".join(a["name"] for a in rec.traffic.get("shadow", []))
@@ -90,7 +74,7 @@ def apply(state: CliState, spec: str, as_json: bool) -> None:
     policy = DeploymentPolicy.from_file(spec)
     rec = _service(state).apply(policy)
     if as_json:
-        emit_json(_record_json(rec))
+        emit_json(rec.summary())
         return
     click.echo(
         f"Applied deployment {rec.name!r} (model {rec.model!r}, {len(policy.environments)} "
@@ -117,7 +101,7 @@ def status(state: CliState, name: str | None, max_events: int, as_json: bool) ->
     if name is None:
         records = service.list()
         if as_json:
-            emit_json([_record_json(r) for r in records])
+            emit_json([r.summary() for r in records])
             return
         t = table("Name", "Model", "State", "Stable", "Candidate", "Traffic", "Updated")
         for r in records:
@@ -219,7 +203,7 @@ def resume(state: CliState, name: str, as_json: bool) -> None:
 
 def _done(rec: DeploymentRecord, as_json: bool, what: str) -> None:
     if as_json:
-        emit_json(_record_json(rec))
+        emit_json(rec.summary())
     else:
         click.echo(f"{what}: deployment {rec.name!r} is {_state(rec)}; traffic {_traffic(rec)}.")
 

@@ -150,16 +150,7 @@ class Deployments:
         """The deployment's state, traffic, versions and decision timeline."""
         rec = self.get(name)
         return {
-            "name": rec.name,
-            "model": rec.model,
-            "state": rec.state,
-            "step": rec.step,
-            "environment": rec.environment,
-            "stable_version": rec.stable_version,
-            "candidate_version": rec.candidate_version,
-            "paused_state": rec.paused_state,
-            "traffic": rec.traffic,
-            "traffic_revision": rec.traffic_revision,
+            **rec.summary(),
             "last_signals": rec.context.get("last_signals"),
             "timeline": [_event_dict(e) for e in self.store.events(name)],
         }

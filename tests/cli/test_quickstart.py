@@ -61,10 +61,17 @@ def test_the_quickstart_timeline(shipyard: Shipyard, home: Path) -> None:
         ]
         assert vs_champion["details"]["reference_version"] == 1
         assert vs_champion["passed"]
-        # the retraining was the pipeline the drift alert triggered through the scheduler
+        # the drift alert is a monitor's: its rule fired once, through the event sink ...
+        from shipyard.monitoring import monitors
+
+        (alert,) = monitors.list_alerts(ws)
+        assert (alert["rule"], alert["monitor"]) == ("flights-feature-drift", "flights-inputs")
+        assert out["drift"]["alerts"] == [alert["alert_id"]]
+        # ... and the retraining was the pipeline it triggered through the scheduler
         (firing,) = ws.pipelines.list_firings("deploy-flights-drift")
         assert firing.status == "SUCCEEDED"
         assert firing.cause["action"] == "retrain"
+        assert firing.cause["alert_id"] == alert["alert_id"]
         assert ws.registry.get_model_version_by_alias("flights", "champion").version == 2
         assert firing.run_id is not None
         run = ws.pipelines.get_run(firing.run_id)

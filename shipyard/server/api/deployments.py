@@ -22,7 +22,6 @@ from shipyard.server.auth import principal_of
 from shipyard.server.routing import ApiRouter
 
 if TYPE_CHECKING:
-    from shipyard.store.deployments import DeploymentRecord
     from shipyard.workspace import Workspace
 
 router = ApiRouter(tag="deployments")
@@ -57,22 +56,6 @@ def _service(ws: Workspace) -> Any:
     return Deployments(ws)
 
 
-def _json(rec: DeploymentRecord) -> dict[str, Any]:
-    return {
-        "name": rec.name,
-        "model": rec.model,
-        "state": rec.state,
-        "step": rec.step,
-        "environment": rec.environment,
-        "stable_version": rec.stable_version,
-        "candidate_version": rec.candidate_version,
-        "paused_state": rec.paused_state,
-        "traffic": rec.traffic,
-        "traffic_revision": rec.traffic_revision,
-        "last_update_time": rec.last_update_time,
-    }
-
-
 def _user(request: Request) -> str:
     principal = principal_of(request)
     return principal.name
@@ -87,7 +70,7 @@ def _user(request: Request) -> str:
 )
 async def list_deployments(request: Request, ws: Workspace) -> Response:
     records = await run_in_threadpool(lambda: _service(ws).list())
-    return json_response({"deployments": [_json(r) for r in records]})
+    return json_response({"deployments": [r.summary() for r in records]})
 
 
 @router.get(
@@ -134,7 +117,7 @@ async def promote(request: Request, ws: Workspace) -> Response:
     rec = await run_in_threadpool(
         lambda: _service(ws).promote(name, version, user=user, reason=reason)
     )
-    return json_response(_json(rec))
+    return json_response(rec.summary())
 
 
 @router.post(
@@ -158,7 +141,7 @@ async def _lever(request: Request, ws: Workspace, lever: str) -> Response:
     rec = await run_in_threadpool(
         lambda: getattr(_service(ws), lever)(name, user=user, reason=reason)
     )
-    return json_response(_json(rec))
+    return json_response(rec.summary())
 
 
 @router.post(
@@ -187,4 +170,4 @@ async def resume(request: Request, ws: Workspace) -> Response:
     await read_json_object(request)
     user = _user(request)
     rec = await run_in_threadpool(lambda: _service(ws).resume(name, user=user))
-    return json_response(_json(rec))
+    return json_response(rec.summary())
