@@ -12,8 +12,9 @@ import click
 
 from shipyard.cli._context import CliState, pass_state
 from shipyard.cli._output import console, emit_json, json_option
-from shipyard.cli.server import LOG_LEVELS, is_loopback
+from shipyard.cli.server import LOG_LEVELS
 from shipyard.errors import InvalidInput, missing_extra
+from shipyard.security.bootstrap import insecure_warning, resolve_auth
 
 
 @click.command()
@@ -118,13 +119,11 @@ def serve(
         spec = DeploymentSpec.single(model_uri)
     if poll_interval is not None and spec is not None:
         spec = replace(spec, poll_interval_s=poll_interval)
-    if not is_loopback(host):
-        click.secho(
-            f"Warning: listening on {host} makes this model server reachable from other "
-            "machines, without authentication.",
-            err=True,
-            fg="yellow",
-        )
+    # On another address than loopback the admin endpoints need credentials (the runner
+    # resolves SHIPYARD_AUTH the same way); warn only when that was turned off.
+    warning = insecure_warning(resolve_auth(state.settings, host), host, port)
+    if warning:
+        click.secho(warning, err=True, fg="yellow")
     try:
         import shipyard.serving.runner as runner
     except ImportError as exc:

@@ -25,7 +25,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import InvalidInput
 from shipyard.store import _sql_artifacts
-from shipyard.store._sql_common import IN_CHUNK, chunks, driver_sql, now_ms
+from shipyard.store._sql_common import IN_CHUNK, chunks, driver_execute, driver_sql, now_ms
 from shipyard.store.registry import ALL_ALIASES
 from shipyard.store.schema import (
     approval_policies,
@@ -164,7 +164,8 @@ def record_event(
     history), so "which version held alias A at time T" has one answer.
     """
     dialect = conn.dialect.name
-    last = conn.exec_driver_sql(_last_event_time(dialect), (model_id,)).scalar()
+    found = driver_execute(conn, _last_event_time(dialect), (model_id,)).fetchone()
+    last = found[0] if found is not None else None
     when = max(now_ms(), last or 0)
     values = (
         model_id,
@@ -178,7 +179,7 @@ def record_event(
         reason,
         when,
     )
-    conn.exec_driver_sql(_event_insert(dialect), values)
+    driver_execute(conn, _event_insert(dialect), values)
     return when
 
 

@@ -35,7 +35,14 @@ from shipyard.entities import (
 )
 from shipyard.store import _sql_artifacts, filters
 from shipyard.store import _sql_registry_common as rules
-from shipyard.store._sql_common import decode_token, driver_sql, encode_token, now_ms, upsert
+from shipyard.store._sql_common import (
+    decode_token,
+    driver_execute,
+    driver_sql,
+    encode_token,
+    now_ms,
+    upsert,
+)
 from shipyard.store._sql_registry_common import (
     load_models,
     load_versions,
@@ -380,25 +387,29 @@ class SqlRegistryStore(RegistryStore):
                 )
             # The statements of this hot path run through the driver (see _registration_sql).
             sql = _registration_sql(self._dialect)
-            model = conn.exec_driver_sql(sql.model_id, (name,)).first() or self._insert_model(
-                conn, name, None, {}, user_id, if_missing=True
+            found = driver_execute(conn, sql.model_id, (name,)).fetchone()
+            model_id = (
+                found[0]
+                if found is not None
+                else self._insert_model(conn, name, None, {}, user_id, if_missing=True).model_id
             )
             now = now_ms()
             # The row lock taken by this UPDATE serializes concurrent registrations (PostgreSQL);
             # SQLite's write transactions are serialized already.
-            next_version = conn.exec_driver_sql(
-                sql.next_version, (now, model.model_id)
-            ).scalar_one()
+            (next_version,) = driver_execute(conn, sql.next_version, (now, model_id)).fetchone()
             version = int(next_version) - 1
             digest = rules.tree_digest(files, path)
-            conn.exec_driver_sql(
+            driver_execute(
+                conn,
                 sql.copy_files,
                 [(storage_owner, f.path, f.digest, f.size, now) for f in files],
+                many=True,
             )
-            conn.exec_driver_sql(
+            driver_execute(
+                conn,
                 sql.version,
                 (
-                    model.model_id,
+                    model_id,
                     version,
                     source,
                     run_id,
@@ -417,11 +428,11 @@ class SqlRegistryStore(RegistryStore):
             if tag_values:
                 conn.execute(
                     sa.insert(model_version_tags),
-                    [{"model_id": model.model_id, "version": version, "key": k, "value": v}
+                    [{"model_id": model_id, "version": version, "key": k, "value": v}
                      for k, v in tag_values.items()],
                 )  # fmt: skip
             record_event(
-                conn, model.model_id, name, RegistryAction.VERSION_CREATED, version=version,
+                conn, model_id, name, RegistryAction.VERSION_CREATED, version=version,
                 user_id=user_id, reason=None, to_value=source,
             )  # fmt: skip
             # What was just written, without reading it back: a new number has no aliases yet.
