@@ -135,9 +135,10 @@ def _reason(form: dict[str, str]) -> str | None:
     return reason[:500] or None
 
 
-def _user(request: Request) -> str | None:
-    principal = principal_of(request)
-    return principal.name if principal.authenticated else None
+def _user(request: Request) -> str:
+    """Who acted: the signed-in user, or ``anonymous`` on a server without auth (as the API
+    records it; never the server process's own operating-system user)."""
+    return principal_of(request).name
 
 
 def _back(name: str, done: str) -> str:

@@ -66,6 +66,8 @@ def test_pause_resume_and_rollback_call_the_service(ui: SeededClient) -> None:
     rec = ui.ws.deployments.get(name)
     assert rec.state == "rolled_back"
     assert [a["weight"] for a in rec.traffic["arms"]] == [100.0]
+    # No sign-in on this server: the timeline says so, not the server process's own user.
+    assert ui.ws.deployments.events(name)[-1].user_id == "anonymous"
 
 
 def test_impossible_actions_say_why(ui: SeededClient) -> None:
