@@ -77,6 +77,7 @@ class LoadedModel:
         self.uri = uri or str(path)
         self._native = native
         self._config = manifest.flavors[manifest.predict_flavor]
+        self._matrix_predict = flavor.matrix_predictor(native, self._config)
 
     @property
     def signature(self) -> Signature | None:
@@ -112,7 +113,11 @@ class LoadedModel:
 
     def predict_unchecked(self, data: Any) -> Any:
         """Predictions for ``data`` without checking it against the signature: for callers that
-        validated the input themselves (the model server's numeric fast path)."""
+        validated the input themselves (the model server's numeric fast path, which passes a
+        float64 matrix; the flavor's :meth:`~Flavor.matrix_predictor` serves it when it has one,
+        and the server checks at warm-up that it predicts what :meth:`predict` does)."""
+        if self._matrix_predict is not None and type(data).__module__ == "numpy":
+            return self._matrix_predict(data)
         return self.flavor.predict(self._native, data, self._config)
 
     def input_example(self) -> Any:

@@ -33,6 +33,7 @@ import importlib
 import sys
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -68,6 +69,13 @@ class Flavor(ABC):
     def predict(self, model: Any, data: Any, config: dict[str, Any]) -> Any:
         """Predictions of the loaded ``model`` for ``data`` (already checked by the signature)."""
         return model.predict(data)
+
+    def matrix_predictor(self, model: Any, config: dict[str, Any]) -> Callable[[Any], Any] | None:
+        """Optionally, a cheaper :meth:`predict` for a 2-D float64 numpy matrix whose columns are
+        already in the model's order (the model server's numeric fast path), computing the very
+        same values; ``None`` (the default) when there is none. The server uses it only after
+        warm-up showed it predicts exactly what :meth:`predict` does on the input example."""
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput, MissingDependency
 from shipyard.models.flavors import _pickle
 from shipyard.models.flavors.base import Flavor, loaded, require
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DATA = "model.pkl"
 SKOPS = "skops"
@@ -50,6 +53,9 @@ class SklearnFlavor(Flavor):
         fn = getattr(model, str(config.get("predict_fn") or "predict"))
         return fn(without_names_if_unfitted_with_them(model, data))
 
+    def matrix_predictor(self, model: Any, config: dict[str, Any]) -> Callable[[Any], Any] | None:
+        return forest_predictor(model, str(config.get("predict_fn") or "predict"))
+
 
 def skops_io() -> Any:
     """``skops.io``, or MissingDependency naming the package to install."""
@@ -80,3 +86,53 @@ def without_names_if_unfitted_with_them(model: Any, data: Any) -> Any:
     if hasattr(data, "columns") and getattr(model, "feature_names_in_", None) is None:
         return data.to_numpy()
     return data
+
+
+def forest_predictor(model: Any, predict_fn: str) -> Callable[[Any], Any] | None:
+    """``predict`` (or a classifier's ``predict_proba``) of a single-output random forest or
+    extra-trees ensemble, for a float64 matrix, without scikit-learn's per-tree input checks and
+    joblib dispatch, which cost far more than the trees on a few rows (about 4 ms of a 100-tree
+    forest's 5 ms for one row). The arithmetic is scikit-learn's own: each tree's
+    ``tree_.predict`` on the float32 matrix, summed in estimator order in float64, divided by the
+    number of trees, the class taken by ``argmax``. Matrices it was not checked for (another
+    width, non-finite values) go to the estimator itself."""
+    ensemble = loaded("sklearn.ensemble")
+    if ensemble is None:
+        return None
+    classifiers = (ensemble.RandomForestClassifier, ensemble.ExtraTreesClassifier)
+    regressors = (ensemble.RandomForestRegressor, ensemble.ExtraTreesRegressor)
+    classifier = type(model) in classifiers
+    if not classifier and type(model) not in regressors:
+        return None
+    if getattr(model, "n_outputs_", None) != 1 or predict_fn not in ("predict", "predict_proba"):
+        return None
+    if predict_fn == "predict_proba" and not classifier:
+        return None
+    import numpy as np
+
+    slow = getattr(model, predict_fn)
+    trees = [estimator.tree_ for estimator in model.estimators_]
+    width = model.n_features_in_
+    n_classes = int(model.n_classes_) if classifier else 1
+    classes = model.classes_ if classifier else None
+
+    def predict(matrix: Any) -> Any:
+        if (
+            not isinstance(matrix, np.ndarray)
+            or matrix.ndim != 2
+            or matrix.shape[1] != width
+            or not np.isfinite(matrix).all()
+        ):
+            return slow(matrix)
+        x = np.ascontiguousarray(matrix, dtype=np.float32)
+        total = np.zeros((x.shape[0], n_classes), dtype=np.float64)
+        for tree in trees:
+            total += tree.predict(x)[:, :n_classes]
+        total /= len(trees)
+        if classes is None:
+            return total[:, 0]
+        if predict_fn == "predict_proba":
+            return total
+        return classes.take(np.argmax(total, axis=1), axis=0)
+
+    return predict
