@@ -5,8 +5,10 @@ A rule watches one metric of one monitor's results (``drift_share``, ``accuracy`
 operator and a threshold. It is *breached* on a window when the comparison holds; it *fires*
 when it has been breached for ``consecutive`` windows in a row, once per breach: while the
 breach lasts no further alert fires, and when a window is no longer breached the breach ends
-and the rule's open alerts are resolved. A new breach fires again only when ``cooldown_s`` has
-passed since the last firing (window time), so a flapping metric cannot storm.
+and the rule's open alerts are resolved. A window without the metric (no labelled rows yet, a
+column missing) changes nothing: it neither counts towards ``consecutive`` nor ends a breach.
+A new breach fires again only when ``cooldown_s`` has passed since the last firing (window
+time), so a flapping metric cannot storm.
 
 Sinks (plugins: :func:`register_alert_sink`):
 
@@ -180,7 +182,19 @@ def _evaluate(
     ws: Workspace, monitor: Monitor, rule: AlertRule, result: MonitorResult
 ) -> Alert | None:
     value = result.metrics.get(rule.metric)
-    breached = value is not None and OPERATORS[rule.operator](float(value), rule.threshold)
+    if value is None or not math.isfinite(float(value)):
+        # No evidence either way (no labelled rows yet, no answered request): the breach
+        # neither grows nor ends, so a gap inside a breach cannot make it fire twice.
+        ws.monitors.update_rule_state(
+            rule.rule_id,
+            rule.last_result_id,
+            last_result_id=result.result_id,
+            breach_count=rule.breach_count,
+            in_breach=rule.in_breach,
+            last_fired_time=rule.last_fired_time,
+        )
+        return None
+    breached = OPERATORS[rule.operator](float(value), rule.threshold)
     count = rule.breach_count + 1 if breached else 0
     fire = False
     in_breach = rule.in_breach
@@ -212,7 +226,7 @@ def _evaluate(
             rule=rule.name,
             monitor=monitor.name,
             metric=rule.metric,
-            value=float(value) if value is not None else None,
+            value=float(value),
             threshold=rule.threshold,
             result_id=result.result_id,
             status=AlertStatus.OPEN,

@@ -27,12 +27,22 @@ def _positive(labels: Sequence[Any]) -> Any:
 
 
 def _label(value: Any) -> Any:
-    """Class labels compared as equal across JSON round trips (``1.0`` is ``1``)."""
+    """Class labels compared as equal across JSON round trips (``1.0`` is ``1``) and as
+    scikit-learn compares them (``True`` is ``1``)."""
+    if isinstance(value, bool | np.bool_):
+        return int(value)
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return int(value)
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def _class_order(value: Any) -> tuple[int, Any]:
+    """Classes in scikit-learn's order (``np.unique``): numbers numerically, then strings."""
+    if isinstance(value, int | float | np.integer | np.floating):
+        return (0, float(value))
+    return (1, str(value))
 
 
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
@@ -51,8 +61,8 @@ def classification(
     y_true: Sequence[Any], y_pred: Sequence[Any], scores: np.ndarray | None = None
 ) -> dict[str, float | None]:
     """Accuracy, precision, recall, F1, and with ``scores`` (probability of the positive class for
-    binary, one row of class probabilities per row otherwise, classes in sorted order) ROC AUC
-    and log loss."""
+    binary, one row of class probabilities per row otherwise, classes in scikit-learn's order:
+    numbers numerically, strings alphabetically) ROC AUC and log loss."""
     y_true = [_label(v) for v in y_true]
     y_pred = [_label(v) for v in y_pred]
     t = np.asarray([str(v) for v in y_true])
@@ -63,7 +73,7 @@ def classification(
         return out
     out["accuracy"] = float(np.mean(t == p))
     raw_labels = list(dict.fromkeys([*y_true, *y_pred]))
-    classes = sorted({str(v) for v in raw_labels})
+    classes = list(dict.fromkeys(str(v) for v in sorted(raw_labels, key=_class_order)))
     binary = len(classes) <= 2
     if binary:
         positive = str(_positive(raw_labels))

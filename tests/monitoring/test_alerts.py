@@ -71,6 +71,29 @@ def test_cooldown_holds_back_a_flapping_metric(workspace: Workspace, monitor: st
     assert missing == [0]
 
 
+def test_windows_without_the_metric_neither_end_nor_extend_a_breach(
+    workspace: Workspace, monitor: str
+) -> None:
+    # accuracy on labelled windows only: the unlabelled windows in between (no metric) must not
+    # end the breach, or every labelled window of one long breach would fire again
+    alerts.create_rule(workspace, "acc", monitor=monitor, metric="accuracy", operator="<",
+                       threshold=0.8, consecutive=2)  # fmt: skip
+    m = workspace.monitors.get_monitor(monitor)
+    values = [0.7, None, 0.6, None, 0.5, 0.9, None, 0.7, 0.7]
+    #         1    gap   2=fire gap  3    end  gap   1    2=fire
+    fired = []
+    for i, v in enumerate(values):
+        metrics = {} if v is None else {"accuracy": v}
+        result = workspace.monitors.add_result(m.monitor_id, i * 1000, (i + 1) * 1000, 100,
+                                               metrics, {})  # fmt: skip
+        fired.append(bool(alerts.evaluate_rules(workspace, m, result)))
+    assert fired == [False, False, True, False, False, False, False, False, True]
+    history = workspace.monitors.list_alerts(rule="acc")
+    assert [a.status for a in history] == ["open", "resolved"]
+    assert history[1].resolved_time == 6000  # the first labelled window above the threshold
+    assert workspace.monitors.get_rule("acc").last_result_id == result.result_id
+
+
 def test_acknowledge_and_bad_rules(workspace: Workspace, monitor: str) -> None:
     alerts.create_rule(workspace, "a", monitor=monitor, metric="drift_share", operator=">",
                        threshold=0.0)  # fmt: skip

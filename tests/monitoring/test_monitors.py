@@ -265,6 +265,31 @@ def test_regression_and_multiclass_metrics_equal_sklearn() -> None:
     assert out["roc_auc"] == pytest.approx(skm.roc_auc_score(t, probs, multi_class="ovr"))
 
 
+def test_boolean_labels_and_many_classes_equal_sklearn() -> None:
+    """Booleans count as 0/1 (as scikit-learn compares them), and the probability columns of
+    more than ten integer classes are in numeric order (``classes_``), not string order."""
+    from shipyard.monitoring.performance import classification
+
+    rng = np.random.default_rng(11)
+    score = rng.random(400)
+    y, pred = rng.random(400) < score, score > 0.5
+    out = classification(list(y), list(pred), score)
+    assert out["precision"] == pytest.approx(skm.precision_score(y, pred))
+    assert out["recall"] == pytest.approx(skm.recall_score(y, pred))
+    assert out["f1"] == pytest.approx(skm.f1_score(y, pred))
+    assert out["roc_auc"] == pytest.approx(skm.roc_auc_score(y, score))
+    assert out["log_loss"] == pytest.approx(skm.log_loss(y, score))
+    mixed = classification([int(v) for v in y], list(pred), score)  # 0/1 labels, bool predictions
+    assert mixed["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    t = rng.integers(0, 12, 900)
+    probs = rng.dirichlet(np.ones(12) * 0.3, 900)
+    probs[np.arange(900), t] += 0.5  # informative, so a wrong column order shows
+    probs /= probs.sum(axis=1, keepdims=True)
+    many = classification(list(t), list(probs.argmax(axis=1)), probs)
+    assert many["log_loss"] == pytest.approx(skm.log_loss(t, probs))
+    assert many["roc_auc"] == pytest.approx(skm.roc_auc_score(t, probs, multi_class="ovr"))
+
+
 def test_scheduler_runs_due_monitors_and_bad_input(workspace: Workspace) -> None:
     rng = np.random.default_rng(5)
     write_requests(workspace, "ep", _requests(rng, 0, 600))
