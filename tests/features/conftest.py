@@ -35,7 +35,8 @@ class Generated:
 def generate(folder: Path, *, seed: int = 7, entities: int = 40, rows: int = 1500) -> Generated:
     """Feature rows over 5 days: late-arriving rows (created days after their event time),
     exact event-time ties broken by created time, NULL feature values, and entity rows probing
-    before the first row, inside and beyond the TTL, and at the exact event times."""
+    before the first row, inside and beyond the TTL, at the TTL's edge, and at the exact event
+    times."""
     rng = np.random.default_rng(seed)
     out: list[dict[str, Any]] = []
     created_seen: set[int] = set()
@@ -82,6 +83,17 @@ def generate(folder: Path, *, seed: int = 7, entities: int = 40, rows: int = 150
         entity_rows.append(
             {"customer_id": r["customer_id"], "event_timestamp": r["ts"], "label": 1}
         )
+    last: dict[int, dict[str, Any]] = {}
+    for r in out:
+        if r["customer_id"] not in last or r["ts"] > last[r["customer_id"]]["ts"]:
+            last[r["customer_id"]] = r
+    for r in sorted(last.values(), key=lambda r: r["customer_id"])[::4]:
+        # probes at the TTL's edge of an entity's last row: exactly TTL later (still valid: the
+        # TTL is inclusive) and one second after that (NULL)
+        for after in (TTL, TTL + timedelta(seconds=1)):
+            entity_rows.append(
+                {"customer_id": r["customer_id"], "event_timestamp": r["ts"] + after, "label": 0}
+            )
     entity_rows += entity_rows[:5]  # duplicate entity rows stay duplicated
     return Generated(out, entity_rows, path)
 

@@ -3,6 +3,7 @@ readable line."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.cli.conftest import Shipyard
@@ -31,6 +32,12 @@ def test_apply_list_show_materialize(tmp_path: Path, generated: Generated) -> No
     table = sy("features", "list").stdout
     assert "customer_stats" in table
     assert "spend, orders, tier" in table
+    window = sy.json("features", "materialize", "--start", "2026-01-02T00:00:00+00:00",
+                     "--end", "2026-01-03T00:00:00+00:00")["materializations"]  # fmt: skip
+    start, end = datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)
+    in_window = {r["customer_id"] for r in generated.rows if start <= r["ts"] <= end}
+    assert [(m["view"], m["mode"], m["rows"]) for m in window] == [
+        ("customer_stats", "range", len(in_window))]  # fmt: skip
     mats = sy.json("features", "materialize", "--end", "2026-01-04T00:00:00")["materializations"]
     assert mats[0]["view"] == "customer_stats"
     assert mats[0]["rows"] > 0

@@ -31,9 +31,10 @@ def _rows(table: Any) -> list[dict[str, Any]]:
 
 def test_generated_data_exercises_every_rule(generated: Generated) -> None:
     """The generated rows do contain what the conformance tests claim to cover: entity rows
-    whose latest feature row is older than the TTL, rows with no feature row at all, matches
-    decided by created time between rows with the same event time, and late-arriving rows."""
-    out_of_ttl = no_history = tied = 0
+    whose latest feature row is older than the TTL or exactly as old as it, rows with no feature
+    row at all, matches decided by created time between rows with the same event time, and
+    late-arriving rows."""
+    out_of_ttl = no_history = tied = at_edge = 0
     for e in generated.entity_rows:
         best = reference(generated.rows, e["customer_id"], e["event_timestamp"], None)
         if best is None:
@@ -46,7 +47,9 @@ def test_generated_data_exercises_every_rule(generated: Generated) -> None:
             and r["ts"] == best["ts"]
         ]  # fmt: skip
         tied += len(same_time) > 1
+        at_edge += best["ts"] == e["event_timestamp"] - TTL
     late = sum(r["created"] - r["ts"] > timedelta(days=1) for r in generated.rows)
+    assert at_edge >= 5  # the TTL is inclusive: a row exactly TTL old still counts
     assert out_of_ttl >= 20
     assert no_history >= 20
     assert tied >= 5
@@ -122,6 +125,19 @@ def test_online_store_after_full_materialization_equals_the_reference(
     # Reads at the materialization time, and later when the TTL has expired more rows.
     _online_matches(fs, _until(generated, end), end)
     _online_matches(fs, _until(generated, end), end + timedelta(hours=7))
+    # At the TTL's edge of one entity's latest value: still served, and gone a second later.
+    edge = min(r["ts"] for r in _latest(_until(generated, end)) if r["ts"] >= end - TTL) + TTL
+    _online_matches(fs, _until(generated, end), edge)
+    _online_matches(fs, _until(generated, end), edge + timedelta(seconds=1))
+
+
+def _latest(g: Generated) -> list[dict[str, Any]]:
+    by_entity: dict[Any, dict[str, Any]] = {}
+    for r in g.rows:
+        best = by_entity.get(r["customer_id"])
+        if best is None or (r["ts"], r["created"]) > (best["ts"], best["created"]):
+            by_entity[r["customer_id"]] = r
+    return list(by_entity.values())
 
 
 def test_incremental_after_a_bounded_run_catches_up_to_the_reference(
