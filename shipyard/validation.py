@@ -40,8 +40,15 @@ _KEY_RE = re.compile(r"^[\w\-./: ]+$")
 _RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
 
 
+_GOOD_KEYS: set[str] = set()
+"""Keys that passed :func:`key` (a training loop logs the same few keys again and again)."""
+_GOOD_KEYS_LIMIT = 100_000
+
+
 def key(value: object, what: str = "key") -> str:
     """A param, metric or tag key: 1-250 chars of letters, digits, ``_ - . / :`` and spaces."""
+    if type(value) is str and value in _GOOD_KEYS:
+        return value
     if not isinstance(value, str):
         raise InvalidInput(f"{what} must be a string, got {type(value).__name__} {value!r}.")
     if not value:
@@ -60,6 +67,9 @@ def key(value: object, what: str = "key") -> str:
         raise InvalidInput(
             f"{what} {value!r} is not a clean relative name (no '..', no leading or doubled '/')."
         )
+    if len(_GOOD_KEYS) >= _GOOD_KEYS_LIMIT:
+        _GOOD_KEYS.clear()
+    _GOOD_KEYS.add(value)
     return value
 
 

@@ -46,6 +46,7 @@ METRIC_COLUMNS = (
 """The columns of a :func:`metric_row`, in order; the first six are those of ``latest_metrics``."""
 _KV_COLUMNS = ("run_id", "key", "value")
 INT64_MAX = validation.INT64_MAX
+INT64_MIN = validation.INT64_MIN
 
 MetricRow = tuple[str, str, int, int, float, bool, str | None, str | None, str | None]
 """One ``metrics`` row: the values of :data:`METRIC_COLUMNS`."""
@@ -56,20 +57,29 @@ def metric_row(run_id: str, m: Metric) -> MetricRow:
     if not isinstance(m, Metric):
         raise errors.InvalidInput(f"metrics must be Metric values, got {type(m).__name__}.")
     key = validation.key(m.key, "metric key")
-    value = validation.metric_value(m.value, key)
-    for field, limit in (
-        ("dataset_name", validation.MAX_DATASET_NAME_LENGTH),
-        ("dataset_digest", validation.MAX_DATASET_DIGEST_LENGTH),
-        ("model_id", validation.MAX_MODEL_ID_LENGTH),
-    ):
-        if getattr(m, field) is not None:
-            validation.text(getattr(m, field), f"{field} of metric {key!r}", limit)
-    is_nan = math.isnan(value)
+    # The common point (a float value, int step and timestamp in range, no dataset or model)
+    # is checked inline: this runs for every point of every batch.
+    value, step, timestamp = m.value, m.step, m.timestamp
+    if type(value) is not float:
+        value = validation.metric_value(value, key)
+    if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
+        step = validation.int64(step, f"step of metric {key!r}")
+    if type(timestamp) is not int or not 0 <= timestamp <= INT64_MAX:
+        timestamp = validation.int64(timestamp, f"timestamp of metric {key!r}", minimum=0)
+    if m.dataset_name is not None or m.dataset_digest is not None or m.model_id is not None:
+        for field, limit in (
+            ("dataset_name", validation.MAX_DATASET_NAME_LENGTH),
+            ("dataset_digest", validation.MAX_DATASET_DIGEST_LENGTH),
+            ("model_id", validation.MAX_MODEL_ID_LENGTH),
+        ):
+            if getattr(m, field) is not None:
+                validation.text(getattr(m, field), f"{field} of metric {key!r}", limit)
+    is_nan = value != value
     return (
         run_id,
         key,
-        validation.int64(m.step, f"step of metric {key!r}"),
-        validation.int64(m.timestamp, f"timestamp of metric {key!r}", minimum=0),
+        step,
+        timestamp,
         0.0 if is_nan else value,
         is_nan,
         m.dataset_name,
