@@ -3,7 +3,10 @@
 * ``kserve``: a KServe ``InferenceService`` (``serving.kserve.io/v1beta1``) serving the stable
   version, with the candidate in flight as the canary (``canaryTrafficPercent`` = the current
   canary step's weight), each predictor a Shipyard model server container
-  (``shipyard serve models:/NAME/VERSION``) speaking the Open Inference Protocol;
+  (``shipyard serve models:/NAME/VERSION``) speaking the Open Inference Protocol. KServe splits
+  canary traffic only in its Serverless (Knative) mode, so a deployment with a rollout is
+  exported in that mode; one without a rollout in RawDeployment mode. The mode follows the spec,
+  not the rollout's state, because KServe refuses to change an InferenceService's mode later;
 * ``argo``: an Argo Rollouts ``Rollout`` (``argoproj.io/v1alpha1``) whose canary steps are the
   spec's (``setWeight`` + an analysis per step), an ``AnalysisTemplate`` whose Prometheus
   metrics are the abort conditions written as queries over the model server's own metrics
@@ -97,7 +100,9 @@ def _kserve(
             "namespace": namespace,
             "labels": _labels(record),
             "annotations": {
-                "serving.kserve.io/deploymentMode": "RawDeployment",
+                "serving.kserve.io/deploymentMode": (
+                    "Serverless" if policy.served.rollout is not None else "RawDeployment"
+                ),
                 "shipyard.dev/model": record.model,
                 "shipyard.dev/stable-version": str(record.stable_version),
             },

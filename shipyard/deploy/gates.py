@@ -505,8 +505,9 @@ def load_check(ws: Workspace, model_uri: str, gate: LoadCheckGate) -> GateResult
             ok,
             value,
             threshold,
-            f"loaded in {load_s:.1f}s; {gate.requests} requests, {len(errors)} errors, p99 "
-            f"{p99:.1f} ms" + (f"; {errors[0]}" if errors else ""),
+            f"loaded in {load_s:.1f}s (budget {gate.load_budget_s:g}s); {gate.requests} "
+            f"requests, {len(errors)} errors (allowed 0), p99 {p99:.1f} ms (budget "
+            f"{gate.latency_budget_ms:g} ms)" + (f"; {errors[0]}" if errors else ""),
             value,
         )
     finally:

@@ -150,7 +150,9 @@ def policy(landing: Path, options: Options, metrics_url: str | None) -> Any:
                 (
                     MetricGate("auc", min=0.6),
                     DataValidationGate(),
-                    LoadCheckGate(load_budget_s=90, latency_budget_ms=2500, requests=30),
+                    # 100 requests: a true p99, so one stall of a busy machine (the slowest
+                    # of 30 would be the "p99") does not block a sound package
+                    LoadCheckGate(load_budget_s=90, latency_budget_ms=2500, requests=100),
                 ),
             ),
             Environment(

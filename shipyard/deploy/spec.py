@@ -134,7 +134,9 @@ class DataValidationGate:
 class LoadCheckGate:
     """The exact package loads in a real model server process (``shipyard serve``) within
     ``load_budget_s`` and answers ``requests`` sample requests with no errors, p99 latency
-    within ``latency_budget_ms``."""
+    within ``latency_budget_ms``. The p99 is the nearest-rank one: with fewer than 100 requests
+    it is the slowest request, so one stall on a busy machine fails the gate; send 100 or more
+    for a p99 that tolerates an outlier."""
 
     load_budget_s: float = 60.0
     latency_budget_ms: float = 500.0

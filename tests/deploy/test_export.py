@@ -3,6 +3,7 @@ validated against the published schemas vendored in ``schemas/`` (see its README
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,40 @@ def test_kserve_inference_service_with_canary_traffic(in_canary: Deployments) ->
     assert predictor["canaryTrafficPercent"] == 20  # the first canary step's weight
     assert predictor["containers"][0]["args"][:2] == ["serve", "models:/churn/2"]
     assert isvc["metadata"]["annotations"]["shipyard.dev/stable-version"] == "1"
+    # KServe splits canary traffic only in Serverless mode; RawDeployment would ignore the percent
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+
+
+def test_a_deployment_without_a_rollout_exports_a_raw_deployment(
+    workspace: Workspace, deployments: Deployments
+) -> None:
+    register(workspace, {"auc": 0.8})
+    spec = policy()
+    (env,) = spec.environments
+    deployments.apply(
+        dataclasses.replace(spec, environments=(dataclasses.replace(env, rollout=None),))
+    )
+    rec = deployments.tick("churn-prod")
+    assert (rec.state, rec.stable_version) == (State.PROMOTED, 1)
+    (isvc,) = export(rec, deployments.policy(rec), "kserve")
+    jsonschema.validate(isvc, _kserve_crd_schema())
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
+
+
+def test_a_misspelt_container_field_fails_the_kserve_predictor_schema(
+    in_canary: Deployments,
+) -> None:
+    rec = in_canary.get("churn-prod")
+    (isvc,) = export(rec, in_canary.policy(rec), "kserve")
+    predictor = isvc["spec"]["predictor"]
+    predictor["containers"][0]["readynessProbe"] = predictor["containers"][0].pop("readinessProbe")
+    with pytest.raises(jsonschema.ValidationError, match="readynessProbe"):
+        jsonschema.validate(predictor, _schema("kserve_predictor_excerpt.json"))
+    predictor["containers"][0]["readinessProbe"] = predictor["containers"][0].pop("readynessProbe")
+    predictor["canaryTrafficPercent"] = 120
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(predictor, _schema("kserve_predictor_excerpt.json"))
 
 
 def test_argo_rollout_and_analysis_template(in_canary: Deployments) -> None:

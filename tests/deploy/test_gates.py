@@ -173,13 +173,18 @@ def test_load_check_serves_the_exact_package_in_a_real_server(workspace: Workspa
     ).results
     assert slow.passed is False
     assert "did not become ready within 0.05s" in slow.message
-    (laggard,) = check_gates(
+    report = check_gates(
         workspace, MODEL, v, _env(LoadCheckGate(load_budget_s=120, latency_budget_ms=0.001))
-    ).results  # no HTTP round trip answers within a microsecond
+    )  # no HTTP round trip answers within a microsecond
+    (laggard,) = report.results
     assert laggard.passed is False
     assert laggard.value["errors"] == 0
     assert laggard.value["p99_ms"] > 0.001
     assert laggard.threshold == "loads in <= 120s, p99 <= 0.001 ms, 0 errors"
+    # the blocking message names the gate, the measured p99 and the budget it broke
+    message = report.message()
+    assert "'load-and-query check': " in message
+    assert f"p99 {laggard.value['p99_ms']:.1f} ms (budget 0.001 ms)" in message
 
 
 def test_online_metrics_compare_on_the_same_requests() -> None:
