@@ -22,9 +22,9 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import orjson
 import pandas as pd
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -47,13 +47,16 @@ from shipyard.serving.predlog import PredictionLog
 log = logging.getLogger("shipyard.serving")
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_SHADOW_IN_FLIGHT = 64
+"""Shadow copies queued or running at once; past it a copy is dropped (and counted), so a slow
+shadow arm can never hold up the answers or grow the server's memory."""
 REQUEST_ID_HEADER = "x-request-id"
 _JSON = "application/json"
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
+        codec.dumps(content),
         status_code=status,
         media_type=_JSON,
         headers=headers,
@@ -91,12 +94,16 @@ class ServingApp:
         prediction_log: PredictionLog | None,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_shadow_in_flight: int = DEFAULT_MAX_SHADOW_IN_FLIGHT,
     ) -> None:
         self.endpoint = endpoint
         self.log = prediction_log
         self.metrics = endpoint.metrics
         self.max_body_bytes = max_body_bytes
         self._background: set[asyncio.Task[None]] = set()
+        self.max_shadow_in_flight = max_shadow_in_flight
+        # Shadows run on a thread of their own, never on the threads that answer requests.
+        self.shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-shadow")
         self._features: Any = None
 
     # ---------------------------------------------------------------- health
@@ -177,6 +184,9 @@ class ServingApp:
         if shadows:
             frame = pd.DataFrame(data, columns=list(matrix_of)) if matrix_of else data
             for shadow in shadows:
+                if len(self._background) >= self.max_shadow_in_flight:
+                    self.metrics.shadow_dropped.inc(shadow.labels)
+                    continue
                 task = asyncio.get_running_loop().create_task(
                     self._shadow(shadow, frame, request_id)
                 )
@@ -187,7 +197,8 @@ class ServingApp:
     async def _shadow(self, version: Version, data: Any, request_id: str) -> None:
         started = time.perf_counter()
         try:
-            predictions = await asyncio.to_thread(version.model.predict, data)
+            loop = asyncio.get_running_loop()
+            predictions = await loop.run_in_executor(self.shadow_pool, version.model.predict, data)
         except Exception as exc:
             self.metrics.errors.inc((*version.labels, ("code", "SHADOW_FAILED")))
             log.warning("shadow arm %s failed on request %s: %s", version.arm, request_id, exc)
@@ -442,9 +453,7 @@ def _row(
         "shadow": shadow,
         "latency_ms": latency * 1000,
         "features": codec.features_json(data, names),
-        "predictions": orjson.dumps(
-            codec.encode_predictions(predictions), option=orjson.OPT_SERIALIZE_NUMPY
-        ).decode(),
+        "predictions": codec.dumps(codec.encode_predictions(predictions)).decode(),
         "error": None,
     }
 
@@ -455,11 +464,19 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     load_on_startup: bool = True,
+    max_shadow_in_flight: int = DEFAULT_MAX_SHADOW_IN_FLIGHT,
 ) -> Starlette:
     """The ASGI app serving ``endpoint``. With ``load_on_startup`` the endpoint loads in a
     background thread when the app starts (``/v2/health/live`` answers at once, ``/ping`` and
     ``/v2/health/ready`` once the model is warm); the log is flushed on shutdown."""
-    h = ServingApp(endpoint, prediction_log, max_body_bytes=max_body_bytes)
+    h = ServingApp(
+        endpoint,
+        prediction_log,
+        max_body_bytes=max_body_bytes,
+        max_shadow_in_flight=max_shadow_in_flight,
+    )
+    if prediction_log is not None and prediction_log.on_failure is None:
+        prediction_log.on_failure = endpoint.metrics.log_dropped.inc
     v2 = "/v2/models/{name}"
     routes = [
         Route("/ping", h.ping, methods=["GET"]),
@@ -490,6 +507,7 @@ def create_app(
             yield
         finally:
             endpoint.close()
+            h.shadow_pool.shutdown(wait=False, cancel_futures=True)
             if prediction_log is not None:
                 await asyncio.to_thread(prediction_log.close)
 

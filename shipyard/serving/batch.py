@@ -69,18 +69,22 @@ def batch_predict(
     total = reader.metadata.num_rows
     target = Path(output_path)
     tmp = target.with_name(f".{target.name}.tmp")
-    chunks = (b.to_pandas() for b in reader.iter_batches(batch_size=chunk_rows))
+    # Kept columns are copied from the Arrow batches, so their types stay the file's (an
+    # integer id with nulls in a later chunk stays an integer).
+    chunks = ((b, b.to_pandas()) for b in reader.iter_batches(batch_size=chunk_rows))
     if executor == "ray":
-        results: Iterator[tuple[pd.DataFrame, Any]] = _ray_map(model, chunks, ray_workers)
+        results: Iterator[tuple[Any, pd.DataFrame, Any]] = _ray_map(model, chunks, ray_workers)
     else:
-        results = ((chunk, model.predict(chunk)) for chunk in chunks)
+        results = ((batch, chunk, model.predict(chunk)) for batch, chunk in chunks)
     done = 0
     writer = None
     try:
-        for chunk, predictions in results:
-            table = _output_table(chunk, predictions, keep)
+        for batch, chunk, predictions in results:
+            table = _output_table(batch, predictions, keep)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)
+            elif table.schema != writer.schema:
+                table = _conform(table, writer.schema, done)
             writer.write_table(table)
             done += len(chunk)
             if progress is not None:
@@ -100,7 +104,7 @@ def batch_predict(
     return done
 
 
-def _output_table(chunk: pd.DataFrame, predictions: Any, keep: Sequence[str]) -> Any:
+def _output_table(batch: Any, predictions: Any, keep: Sequence[str]) -> Any:
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -115,14 +119,37 @@ def _output_table(chunk: pd.DataFrame, predictions: Any, keep: Sequence[str]) ->
             out = pd.DataFrame({f"prediction_{i}": arr[:, i] for i in range(arr.shape[1])})
         else:
             out = pd.DataFrame({"prediction": arr})
-    for col in keep:
-        out.insert(0, col, chunk[col].to_numpy())
-    return pa.Table.from_pandas(out, preserve_index=False)
+    table = pa.Table.from_pandas(out, preserve_index=False).replace_schema_metadata(None)
+    for i, col in enumerate(keep):
+        table = table.add_column(i, col, batch.column(col))
+    return table
+
+
+def _conform(table: Any, schema: Any, done: int) -> Any:
+    """``table`` cast to the output's schema (set by the first chunk): a chunk whose
+    predictions came out as another type (all-null, or integers after floats) must still
+    land in the same file."""
+    import pyarrow as pa
+
+    if table.schema.names == schema.names:
+        try:
+            return table.cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+            pass
+    raise InvalidData(
+        f"The predictions for the rows after row {done} have the columns "
+        f"{_describe(table.schema)}, but the first chunk's were {_describe(schema)}; the model "
+        "must return the same columns and types for every chunk."
+    )
+
+
+def _describe(schema: Any) -> str:
+    return ", ".join(f"{f.name} ({f.type})" for f in schema)
 
 
 def _ray_map(
-    model: LoadedModel, chunks: Iterator[pd.DataFrame], workers: int | None
-) -> Iterator[tuple[pd.DataFrame, Any]]:
+    model: LoadedModel, chunks: Iterator[tuple[Any, pd.DataFrame]], workers: int | None
+) -> Iterator[tuple[Any, pd.DataFrame, Any]]:
     try:
         import ray
     except ImportError:
@@ -143,13 +170,15 @@ def _ray_map(
             return self.model.predict(chunk)
 
     actors = [_Scorer.remote(folder) for _ in range(n)]  # type: ignore[attr-defined]
-    pending: list[tuple[pd.DataFrame, Any]] = []
-    for i, chunk in enumerate(chunks):
-        pending.append((chunk, actors[i % n].predict.remote(chunk)))
-        if len(pending) >= 2 * n:
-            first, ref = pending.pop(0)
-            yield first, ray.get(ref)
-    for chunk, ref in pending:
-        yield chunk, ray.get(ref)
-    for actor in actors:
-        ray.kill(actor)
+    pending: list[tuple[Any, pd.DataFrame, Any]] = []
+    try:
+        for i, (batch, chunk) in enumerate(chunks):
+            pending.append((batch, chunk, actors[i % n].predict.remote(chunk)))
+            if len(pending) >= 2 * n:
+                first, frame, ref = pending.pop(0)
+                yield first, frame, ray.get(ref)
+        for batch, chunk, ref in pending:
+            yield batch, chunk, ray.get(ref)
+    finally:
+        for actor in actors:
+            ray.kill(actor)

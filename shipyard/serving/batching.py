@@ -9,8 +9,10 @@ request is waiting the batch is that request, so a lone caller pays at most ``ma
 
 Batch sizes and queue waits go to :class:`~shipyard.serving.metrics.ServingMetrics`. Batching
 helps models whose cost per call dwarfs their cost per row (forests, boosted trees, neural nets
-on many concurrent single-row callers); for a linear model it only adds latency. It is off by
-default; see ``docs/serving.md`` for when to turn it on.
+on many concurrent single-row callers); for a linear model it only adds latency. By default
+(``--batching auto``) warm-up measures whether it pays for each version
+(:func:`~shipyard.serving.endpoint.batching_pays`); see ``docs/serving.md`` for when to turn it
+on or off.
 """
 
 from __future__ import annotations

@@ -6,10 +6,17 @@ MLflow's scoring formats (``/invocations``): a JSON object with exactly one of
 tensors, either one per column (named after the column) or one 2-D tensor whose columns follow
 the signature's order. Every malformed body raises :class:`~shipyard.errors.InvalidInput`
 (400) or :class:`~shipyard.errors.UnsupportedMediaType` (415) naming the problem.
+
+JSON and CSV have no date or bytes type, so :func:`decode_wire_types` reads the signature's
+``datetime`` columns from ISO 8601 strings and its ``binary`` columns from base64 (as MLflow's
+scoring server does), and a column of nothing but ``null`` as missing numbers where the signature
+wants a ``double`` or ``float``; everything else is left to the signature check.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 from collections.abc import Mapping
 from typing import Any
@@ -80,7 +87,7 @@ def parse_invocations(
     """``(model input, params)`` of an ``/invocations`` body."""
     kind = media_type(content_type)
     if kind == "text/csv":
-        return parse_csv(raw), None
+        return decode_wire_types(parse_csv(raw), schema), None
     if kind != "application/json":
         raise UnsupportedMediaType(
             f"Content-Type {kind!r} is not supported by /invocations; send application/json "
@@ -108,7 +115,63 @@ def parse_invocations_body(body: Any, schema: Schema | None) -> tuple[Any, dict[
     if params is not None and not isinstance(params, dict):
         raise InvalidInput("`params` must be a JSON object of parameter names to values.")
     key = present[0]
-    return from_mlflow(key, body[key], schema), params
+    return decode_wire_types(from_mlflow(key, body[key], schema), schema), params
+
+
+def decode_wire_types(data: Any, schema: Schema | None) -> Any:
+    """``data`` with the signature's ``datetime`` columns parsed from ISO 8601 strings, its
+    ``binary`` columns decoded from base64, and all-``null`` ``double``/``float`` columns as
+    NaN (see the module docstring). A value that does not parse is a 400 naming the column."""
+    if schema is None or not schema.columns or not isinstance(data, pd.DataFrame):
+        return data
+    for column in schema.columns:
+        name = column.name
+        if name not in data.columns:
+            continue
+        values = data[name]
+        if values.dtype.kind not in "OUT" and str(values.dtype) not in ("string", "str"):
+            continue
+        present = values.dropna()
+        if column.type == "datetime" and all(isinstance(v, str) for v in present):
+            data[name] = _datetimes(values, name)
+        elif column.type == "binary" and all(isinstance(v, str) for v in present):
+            data[name] = values.map(lambda v, n=name: _base64(v, n), na_action="ignore").astype(
+                object
+            )
+        elif column.type in ("double", "float") and present.empty:
+            data[name] = values.astype("float64" if column.type == "double" else "float32")
+    return data
+
+
+def _datetimes(values: pd.Series, name: str) -> pd.Series:
+    try:
+        parsed = pd.to_datetime(values, format="ISO8601", utc=True)
+    except (ValueError, TypeError, OverflowError):
+        bad = next((v for v in values.dropna() if not _is_iso_datetime(v)), None)
+        raise InvalidInput(
+            f"Column {name!r} is a datetime, but {bad!r} is not an ISO 8601 date and time; send "
+            'strings such as "2024-05-01T12:30:00" (one with a UTC offset is converted to UTC).',
+            details={"column": name, "expected": "datetime"},
+        ) from None
+    return parsed.dt.tz_convert(None).astype("datetime64[ns]")
+
+
+def _is_iso_datetime(value: str) -> bool:
+    try:
+        pd.to_datetime([value], format="ISO8601", utc=True)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
+def _base64(value: str, name: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(
+            f"Column {name!r} is binary: send its values base64-encoded; {value[:20]!r} is not.",
+            details={"column": name, "expected": "binary"},
+        ) from None
 
 
 def _is_number(v: Any) -> bool:
@@ -241,19 +304,36 @@ def rows_of(data: Any) -> int:
     return 1
 
 
+def json_default(value: Any) -> Any:
+    """What orjson cannot write itself: timestamps as ISO 8601, bytes as base64, numpy
+    scalars as numbers, anything else as its ``str``."""
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp | pd.Timedelta):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def dumps(value: Any) -> bytes:
+    """JSON bytes of a response or log value (numpy arrays and :func:`json_default`)."""
+    return orjson.dumps(value, default=json_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 def features_json(data: Any, names: tuple[str, ...] | None = None) -> str:
     """The features of a request as a JSON string for the prediction log (``names``: the
     columns of a matrix)."""
     if names is not None:
-        return orjson.dumps(
-            {"columns": list(names), "data": data}, option=orjson.OPT_SERIALIZE_NUMPY
-        ).decode()
+        return dumps({"columns": list(names), "data": data}).decode()
     if isinstance(data, pd.DataFrame):
-        return orjson.dumps(
-            {"columns": [str(c) for c in data.columns], "data": data.to_numpy().tolist()},
-            option=orjson.OPT_SERIALIZE_NUMPY,
-        ).decode()
-    return orjson.dumps(encode_predictions(data), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        columns = [str(c) for c in data.columns]
+        return dumps({"columns": columns, "data": data.to_numpy().tolist()}).decode()
+    return dumps(encode_predictions(data)).decode()
 
 
 # ------------------------------------------------------------------ Open Inference Protocol V2
@@ -283,14 +363,15 @@ def parse_v2(body: Any, schema: Schema | None) -> Any:
                         "per column named after it.",
                         details={"expected": len(names), "got": int(only.shape[1])},
                     )
-                return pd.DataFrame(only, columns=names)
+                return decode_wire_types(pd.DataFrame(only, columns=names), schema)
         lengths = {a.shape[0] if a.ndim else 1 for a in tensors.values()}
         if len(lengths) > 1:
             raise InvalidInput(
                 f"The per-column tensors have different lengths {sorted(lengths)}; send the "
                 "same number of rows in each."
             )
-        return pd.DataFrame({k: (a.reshape(-1) if a.ndim > 1 else a) for k, a in tensors.items()})
+        frame = pd.DataFrame({k: (a.reshape(-1) if a.ndim > 1 else a) for k, a in tensors.items()})
+        return decode_wire_types(frame, schema)
     if schema is not None and schema.tensors and schema.tensors[0].name is None:
         return next(iter(tensors.values()))
     if len(tensors) == 1 and schema is None:

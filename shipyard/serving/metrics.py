@@ -46,10 +46,13 @@ class Counter:
         return self._values.get(labels, 0.0)
 
     def render(self) -> list[str]:
-        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        # The text format 0.0.4 names the family after its samples (``..._total``), as
+        # prometheus_client writes it; otherwise Prometheus files the samples as untyped.
+        name = f"{self.name}_total"
+        out = [f"# HELP {name} {self.help}", f"# TYPE {name} counter"]
         with self._lock:
             items = list(self._values.items())
-        out += [f"{self.name}_total{_labels(lb)} {v}" for lb, v in items]
+        out += [f"{name}{_labels(lb)} {v}" for lb, v in items]
         return out
 
 
@@ -109,6 +112,11 @@ class ServingMetrics:
         self.shadow = Counter(
             "shipyard_serving_shadow_predictions", "Predictions made by shadow arms (logged only)."
         )
+        self.shadow_dropped = Counter(
+            "shipyard_serving_shadow_dropped",
+            "Shadow copies not made because too many were already queued (the shadow is slower "
+            "than the traffic).",
+        )
         self.batch_rows = Histogram(
             "shipyard_serving_batch_rows", "Rows per model call of the micro-batcher.", ROW_BUCKETS
         )
@@ -134,6 +142,7 @@ class ServingMetrics:
             self.errors,
             self.latency,
             self.shadow,
+            self.shadow_dropped,
             self.batch_rows,
             self.queue_wait,
             self.load_time,

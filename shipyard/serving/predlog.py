@@ -17,12 +17,13 @@ Layout: ``<SHIPYARD_HOME>/predictions/<endpoint>/pred-<time>-<pid>-<n>.parquet``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,12 @@ class PredictionLog:
     """Buffers rows and writes them in Parquet segments from a background thread."""
 
     def __init__(
-        self, folder: Path, *, flush_interval_s: float = 1.0, flush_rows: int = 10_000
+        self,
+        folder: Path,
+        *,
+        flush_interval_s: float = 1.0,
+        flush_rows: int = 10_000,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         try:
             import pyarrow  # noqa: F401
@@ -52,6 +58,9 @@ class PredictionLog:
         self._stop = threading.Event()
         self._seq = 0
         self.failures = 0
+        self.on_failure = on_failure
+        """Called once per segment that could not be written (the model server counts them in
+        ``shipyard_serving_prediction_log_failures_total``)."""
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -81,14 +90,30 @@ class PredictionLog:
         return len(batch)
 
     def flush(self) -> None:
-        """Write what is buffered now (also called on a clean shutdown)."""
+        """Write what is buffered now (also called on a clean shutdown). A segment that cannot
+        be written is counted (:attr:`failures`, ``on_failure``) and logged, and its rows are
+        lost; serving goes on."""
         with self._lock:
             rows, self._rows = self._rows, []
             feedback, self._feedback = self._feedback, []
-        if rows:
-            self._write("pred", rows, PREDICTION_COLUMNS)
-        if feedback:
-            self._write("feedback", feedback, FEEDBACK_COLUMNS)
+        for prefix, batch, columns in (
+            ("pred", rows, PREDICTION_COLUMNS),
+            ("feedback", feedback, FEEDBACK_COLUMNS),
+        ):
+            if not batch:
+                continue
+            try:
+                self._write(prefix, batch, columns)
+            except Exception:  # keep serving; the failure is counted and logged
+                self.failures += 1
+                if self.on_failure is not None:
+                    self.on_failure()
+                log.exception(
+                    "could not write a %s segment of %d rows to %s; those rows are lost",
+                    prefix,
+                    len(batch),
+                    self.folder,
+                )
 
     def close(self) -> None:
         self._stop.set()
@@ -101,23 +126,26 @@ class PredictionLog:
         while not self._stop.is_set():
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()
-            try:
-                self.flush()
-            except Exception:  # keep serving; the failure is counted and logged
-                self.failures += 1
-                log.exception("could not write a prediction-log segment to %s", self.folder)
+            self.flush()
 
     def _write(self, prefix: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self._seq += 1
-        name = f"{prefix}-{time.time_ns()}-{os.getpid()}-{self._seq}.parquet"
+        with self._lock:  # flush() may run on the writer thread and a caller's at once
+            self._seq += 1
+            seq = self._seq
+        name = f"{prefix}-{time.time_ns()}-{os.getpid()}-{seq}.parquet"
         # ``error`` is optional in a row (answered requests have none).
         table = pa.table({c: [r.get(c) if c == "error" else r[c] for r in rows] for c in columns})
         tmp = self.folder / f".{name}.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.folder / name)
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, self.folder / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
 
 
 __all__ = ["FEEDBACK_COLUMNS", "PREDICTION_COLUMNS", "PredictionLog", "log_folder"]

@@ -84,3 +84,20 @@ def test_ray_executor_matches_local(
         assert pd.read_parquet(local).equals(pd.read_parquet(remote))
     finally:
         ray.shutdown()
+
+
+def test_kept_columns_keep_their_type_when_a_later_chunk_has_nulls(
+    workspace: Workspace, model_dir: Path, tmp_path: Path, cancer: Data
+) -> None:
+    frame = cancer.X.copy()
+    ids = [7] * 300 + [None] * (len(frame) - 300)
+    frame.insert(0, "id", pd.array(ids, dtype="Int64"))
+    source, out = tmp_path / "nulls.parquet", tmp_path / "out.parquet"
+    frame.to_parquet(source, row_group_size=100)
+    n = shipyard.batch_predict(str(model_dir), source, out, chunk_rows=100, keep=["id"],
+                               workspace=workspace)  # fmt: skip
+    assert n == len(frame)
+    assert str(pq.read_schema(out).field("id").type) == "int64"
+    result = pq.read_table(out)
+    assert result.column("id").null_count == len(frame) - 300
+    assert result.column("id").to_pylist()[:300] == [7] * 300

@@ -93,3 +93,28 @@ def test_segments_are_written_in_the_background(tmp_path: Path) -> None:
 def test_reading_a_missing_log_says_where_it_would_be(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="No prediction log"):
         read_predictions(tmp_path / "nothing")
+
+
+def test_a_segment_that_cannot_be_written_is_counted_and_serving_goes_on(
+    workspace: Workspace, models: Registry, cancer: Data
+) -> None:
+    import shutil
+
+    row = {"dataframe_records": cancer.X.iloc[[0]].to_dict("records")}
+    with serving(workspace, DeploymentSpec.single("models:/cancer@champion")) as s:
+        s.log.flush()
+        shutil.rmtree(s.log_dir)
+        s.log_dir.write_text("a file where the log's folder was")  # every write now fails
+        assert s.client.post("/predict", json=row).status_code == 200
+        s.log.flush()
+        assert s.log.failures == 1
+        metrics = s.client.get("/metrics").text
+        assert "shipyard_serving_prediction_log_failures_total 1.0" in metrics
+        assert s.client.post("/predict", json=row).status_code == 200
+        s.log.flush()
+        assert s.log.failures == 2
+        s.log_dir.unlink()
+        s.log_dir.mkdir()  # the folder is back: the next segment is written
+        s.client.post("/predict", json={**row, "request_id": "after"})
+        s.log.flush()
+        assert list(read_predictions(s.log_dir)["request_id"]) == ["after"]

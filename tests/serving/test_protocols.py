@@ -3,10 +3,17 @@ user mistake answered with a 4xx that names it."""
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from tests.serving.conftest import Data, Served
+from shipyard.serving import DeploymentSpec, read_predictions
+from shipyard.workspace import Workspace
+from tests.serving.conftest import Data, Served, serving
 
 
 def _split(X):  # type: ignore[no-untyped-def]
@@ -241,3 +248,96 @@ def test_errors_are_counted_per_arm_when_one_was_chosen(served: Served, rows) ->
         'code="INVALID_PARAMETER_VALUE"}'
     ) in metrics
     assert 'shipyard_serving_errors_total{code="INVALID_PARAMETER_VALUE"}' in metrics
+
+
+def test_metrics_are_valid_prometheus_text(served: Served, rows) -> None:  # type: ignore[no-untyped-def]
+    """Every sample belongs to a family declared by a ``# TYPE`` line before it, named as the
+    0.0.4 text format wants: ``x_total`` for a counter, ``x`` for ``x_bucket/_sum/_count``."""
+    served.client.post("/invocations", json={"dataframe_split": _split(rows)})
+    types: dict[str, str] = {}
+    samples = 0
+    for line in served.client.get("/metrics").text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert name not in types, f"two TYPE lines for {name}"
+            types[name] = kind
+        elif line and not line.startswith("#"):
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            family = next(
+                (
+                    name[: -len(suffix)]
+                    for suffix in ("_bucket", "_sum", "_count")
+                    if name.endswith(suffix) and types.get(name[: -len(suffix)]) == "histogram"
+                ),
+                name,
+            )
+            assert family in types, f"{name} has no TYPE line before it"
+            if types[family] == "counter":
+                assert family.endswith("_total"), family
+            float(line.rsplit(" ", 1)[1])
+            samples += 1
+    assert types["shipyard_serving_requests_total"] == "counter"
+    assert types["shipyard_serving_request_latency_seconds"] == "histogram"
+    assert samples > 10
+
+
+class Stamped:
+    """A model over a datetime, a string and a binary column: the year plus the bytes' length."""
+
+    def predict(self, data: Any) -> Any:
+        return (data["t"].dt.year + data["blob"].map(len)).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def stamped(module_workspace: Workspace) -> Iterator[Served]:
+    import shipyard
+    from shipyard.models.signature import infer_signature
+
+    folder = module_workspace.settings.home / "stamped"
+    example = pd.DataFrame(
+        {"t": pd.to_datetime(["2024-05-01 12:30"]), "plan": ["pro"], "blob": [b"abc"]}
+    )
+    # The signature given, not an input example: warm-up then builds its row from the
+    # signature (a saved example does not keep bytes as bytes).
+    shipyard.save_model(Stamped(), folder, signature=infer_signature(example))
+    with serving(module_workspace, DeploymentSpec.single(str(folder), poll_interval_s=0)) as s:
+        yield s
+
+
+def test_datetime_and_binary_columns_arrive_as_iso_strings_and_base64(stamped: Served) -> None:
+    blob = base64.b64encode(b"hello").decode()
+    records = [{"t": "2021-03-04T05:06:07", "plan": "pro", "blob": blob},
+               {"t": "2019-12-31T23:00:00-02:00", "plan": "pro", "blob": ""}]  # fmt: skip
+    r = stamped.client.post("/predict", json={"dataframe_records": records})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == [2021 + 5, 2020]  # the offset moves it into 2020 UTC
+    csv = f"t,plan,blob\n2022-01-01,basic,{blob}\n"
+    r = stamped.client.post("/invocations", content=csv, headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == [2027]
+    inputs = [
+        {"name": "t", "shape": [1], "datatype": "BYTES", "data": ["2023-07-08"]},
+        {"name": "plan", "shape": [1], "datatype": "BYTES", "data": ["pro"]},
+        {"name": "blob", "shape": [1], "datatype": "BYTES", "data": [blob]},
+    ]
+    r = stamped.client.post(f"/v2/models/{stamped.endpoint.name}/infer", json={"inputs": inputs})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["data"] == [2028]
+    stamped.log.flush()
+    logged = read_predictions(stamped.log_dir)
+    assert "2021-03-04T05:06:07" in logged["features"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("record", "needle"),
+    [
+        ({"t": "someday", "plan": "pro", "blob": ""}, "'someday' is not an ISO 8601"),
+        ({"t": "2021-01-01", "plan": "pro", "blob": "not base64!"}, "base64"),
+        ({"t": "2021-01-01", "plan": 5, "blob": ""}, "'plan'"),
+    ],
+)
+def test_datetime_and_binary_mistakes_are_400(
+    stamped: Served, record: dict[str, object], needle: str
+) -> None:
+    r = stamped.client.post("/invocations", json={"dataframe_records": [record]})
+    assert needle in _error(r, 400, "INVALID_PARAMETER_VALUE")

@@ -4,9 +4,12 @@ metrics; the deployment spec file."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from shipyard.errors import InvalidInput
@@ -157,3 +160,65 @@ def test_unreadable_spec_file(tmp_path: Path) -> None:
     bad.write_text("{")
     with pytest.raises(InvalidInput, match="not valid JSON"):
         DeploymentSpec.from_file(bad)
+
+
+SHADOW_GATE = threading.Event()
+
+
+class GatedShadow:
+    """A shadow model that answers 1 once ``SHADOW_GATE`` is open (so a test can hold it)."""
+
+    def predict(self, data: Any) -> Any:
+        import numpy as np
+
+        SHADOW_GATE.wait(30)
+        return np.ones(len(data), dtype=np.int64)
+
+
+def test_a_stuck_shadow_never_holds_up_answers_and_drops_copies_past_its_bound(
+    workspace: Workspace, models: Registry, cancer: Data
+) -> None:
+    import shipyard
+    from shipyard.serving.app import create_app
+    from shipyard.serving.endpoint import Endpoint
+    from tests.server.conftest import serve_in_thread
+
+    folder = workspace.settings.home / "gated"
+    SHADOW_GATE.set()  # open while the server loads and warms the model up
+    shipyard.save_model(GatedShadow(), folder, input_example=cancer.X[:2])
+    spec = DeploymentSpec(
+        name="cancer",
+        arms=(Arm("champion", "models:/cancer@champion", 100),),
+        shadow=(Arm("stuck", str(folder), 0),),
+        poll_interval_s=0,
+    )
+    endpoint = Endpoint(workspace, spec)
+    endpoint.load()
+    app = create_app(endpoint, load_on_startup=False, max_shadow_in_flight=4)
+    rows = cancer.X.iloc[:20]
+    expected = endpoint.state().versions["champion"].model.predict(rows).tolist()
+    SHADOW_GATE.clear()  # from now on every shadow call blocks
+    try:
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+            answers = [
+                client.post(
+                    "/predict", json={"dataframe_records": rows.iloc[[i]].to_dict("records")}
+                ).json()
+                for i in range(20)
+            ]
+            assert [a["predictions"][0] for a in answers] == expected
+            assert {a["arm"] for a in answers} == {"champion"}
+            stuck = endpoint.state().versions["stuck"]
+            labels = f'model="{stuck.model_name}",version="{stuck.version}"'
+            metrics = client.get("/metrics").text
+            # four copies queued (one of them running), the other sixteen dropped and counted
+            assert f'shipyard_serving_shadow_dropped_total{{{labels},arm="stuck"}} 16.0' in metrics
+            SHADOW_GATE.set()
+            deadline = time.monotonic() + 10
+            done = f'shipyard_serving_shadow_predictions_total{{{labels},arm="stuck"}} 4.0'
+            while done not in client.get("/metrics").text:
+                assert time.monotonic() < deadline, client.get("/metrics").text
+                time.sleep(0.02)
+    finally:
+        SHADOW_GATE.set()
+        endpoint.close()
