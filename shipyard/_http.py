@@ -156,7 +156,7 @@ def _direct_http(base_url: str) -> bool:
     proxies = urllib.request.getproxies_environment()
     if not (proxies.get("http") or proxies.get("all")):
         return True
-    return bool(urllib.request.proxy_bypass_environment(parts.hostname))
+    return bool(urllib.request.proxy_bypass(parts.hostname))
 
 
 class _Connections:
