@@ -17,6 +17,7 @@ The manifests are plain dicts; :func:`to_yaml` writes them as one multi-document
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from shipyard.deploy.spec import DeploymentPolicy, Rollout
@@ -26,6 +27,8 @@ from shipyard.store.deployments import DeploymentRecord
 FORMATS = ("kserve", "argo")
 DEFAULT_IMAGE = "shipyard:latest"
 PORT = 8080
+MEASUREMENTS = 5
+"""Measurements (one a minute) of an Argo analysis step whose window is a number of requests."""
 
 
 def export(
@@ -192,6 +195,11 @@ def _analysis_template(
     sel = '{pod_template_hash="{{args.canary-hash}}"}'
     metrics: list[dict[str, Any]] = []
     abort = rollout.abort
+    # An analysis step blocks the rollout until its run completes, and a metric with an interval
+    # but no count never completes: measure once a minute for the spec's window (its duration,
+    # or MEASUREMENTS minutes for a window of requests, which Prometheus can't count per step).
+    duration = rollout.window.duration_s
+    count = max(1, math.ceil(duration / 60)) if duration > 0 else MEASUREMENTS
 
     def prom(query: str) -> dict[str, Any]:
         return {"prometheus": {"address": prometheus, "query": query}}
@@ -201,6 +209,7 @@ def _analysis_template(
             {
                 "name": "error-rate",
                 "interval": "1m",
+                "count": count,
                 "failureLimit": 0,
                 "successCondition": f"result[0] <= {abort.error_rate}",
                 "provider": prom(
@@ -215,6 +224,7 @@ def _analysis_template(
             {
                 "name": "latency-p99",
                 "interval": "1m",
+                "count": count,
                 "failureLimit": 0,
                 "successCondition": f"result[0] <= {abort.latency_p99_ms / 1000}",
                 "provider": prom(
@@ -228,6 +238,7 @@ def _analysis_template(
             {
                 "name": "requests-answered",
                 "interval": "1m",
+                "count": count,
                 "successCondition": "result[0] > 0",
                 "provider": prom(f"sum(rate(shipyard_serving_requests_total{sel}[{window}]))"),
             }

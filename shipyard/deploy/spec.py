@@ -317,10 +317,14 @@ class DeploymentPolicy:
             return value
 
         out = clean(asdict(self))
-        for env in out["environments"]:
+        for env, spec_env in zip(out["environments"], self.environments, strict=True):
             rollout = env.get("rollout")
             if rollout is not None:
                 rollout["canary"] = {"steps": rollout.pop("steps"), "window": rollout.pop("window")}
+                # an abort condition set to None is off, which is not its default (error_rate
+                # defaults to 0.01): keep it as null so that reading the dict back keeps it off
+                assert spec_env.rollout is not None
+                rollout["abort"] = asdict(spec_env.rollout.abort)
         t = self.triggers
         triggers: dict[str, Any] = {"new_version": t.new_version}
         if t.drift_pipeline:

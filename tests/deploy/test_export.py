@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from shipyard.deploy import Deployments, State
+from shipyard.deploy import Deployments, State, Window
 from shipyard.deploy.export import export, to_yaml
 from shipyard.errors import InvalidInput
 from shipyard.workspace import Workspace
@@ -114,6 +114,18 @@ def test_argo_rollout_and_analysis_template(in_canary: Deployments) -> None:
     assert metrics["latency-p99"]["provider"]["prometheus"]["address"] == "http://prom:9090"
     text = to_yaml(manifests)
     assert [d["kind"] for d in yaml.safe_load_all(text)] == kinds
+    # an analysis step blocks the rollout until its run completes: every metric has a count
+    # (a window of requests: five measurements a minute apart; one of 10 minutes: ten)
+    assert [m["count"] for m in template["spec"]["metrics"]] == [5]
+    spec = in_canary.policy(rec)
+    (env,) = spec.environments
+    assert env.rollout is not None
+    timed = dataclasses.replace(
+        env, rollout=dataclasses.replace(env.rollout, window=Window(requests=1, duration_s=600))
+    )
+    template = export(rec, dataclasses.replace(spec, environments=(timed,)), "argo")[1]
+    jsonschema.validate(template, _schema("argo_analysistemplate_excerpt.json"))
+    assert [m["count"] for m in template["spec"]["metrics"]] == [10]
 
 
 def test_a_misspelt_field_fails_the_vendored_schema(in_canary: Deployments) -> None:

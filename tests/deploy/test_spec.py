@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from shipyard.deploy import DeploymentPolicy, LoadCheckGate, MetricGate, SliceGapGate
+from shipyard.deploy import (
+    AbortConditions,
+    DeploymentPolicy,
+    LoadCheckGate,
+    MetricGate,
+    SliceGapGate,
+)
 from shipyard.errors import InvalidInput
 
 SPEC = """
@@ -151,6 +158,18 @@ def test_the_python_api_builds_the_same_spec_as_the_yaml(tmp_path: Path) -> None
 def test_to_dict_reads_back_the_same_spec(tmp_path: Path) -> None:
     p = _read(tmp_path, SPEC)
     assert DeploymentPolicy.from_dict(p.to_dict()) == p
+
+
+def test_an_abort_condition_turned_off_stays_off_when_stored() -> None:
+    """``error_rate=None`` is off (its default is 0.01): the stored spec, read back, must not
+    turn it on again."""
+    from tests.deploy.conftest import policy
+
+    p = policy(abort=AbortConditions(error_rate=None, latency_p99_ms=100))
+    stored = DeploymentPolicy.from_dict(yaml.safe_load(yaml.safe_dump(p.to_dict())))
+    assert stored.served.rollout is not None
+    assert stored.served.rollout.abort.error_rate is None
+    assert stored == p
 
 
 @pytest.mark.parametrize(
