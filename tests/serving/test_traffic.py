@@ -222,3 +222,40 @@ def test_a_stuck_shadow_never_holds_up_answers_and_drops_copies_past_its_bound(
     finally:
         SHADOW_GATE.set()
         endpoint.close()
+
+
+def test_a_90_10_canary_over_10000_requests_through_the_app_lands_within_2_points(
+    workspace: Workspace, models: Registry, cancer: Data
+) -> None:
+    """The whole request path (parse, pick, predict, answer) in process, 10,000 times: the
+    challenger's share is 10 +/- 2 points and each answer comes from the arm it names."""
+    import asyncio
+
+    from shipyard.serving.app import create_app
+    from shipyard.serving.endpoint import Endpoint
+
+    endpoint = Endpoint(workspace, CANARY)
+    endpoint.load()
+    app = create_app(endpoint, load_on_startup=False)
+    row = cancer.X.iloc[[0]]
+    body = {"dataframe_split": {"columns": list(row.columns), "data": row.to_numpy().tolist()}}
+    champion = endpoint.state().versions["champion"].model.predict(row).tolist()
+    assert champion == [0]  # the challenger (a constant 1) answers differently
+
+    async def send() -> list[tuple[str, list[int]]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serving") as client:
+            out = []
+            for _ in range(10_000):
+                answer = (await client.post("/predict", json=body)).json()
+                out.append((answer["arm"], answer["predictions"]))
+            return out
+
+    try:
+        answers = asyncio.run(send())
+    finally:
+        endpoint.close()
+    arms = [arm for arm, _ in answers]
+    assert abs(arms.count("challenger") / 10_000 - 0.10) <= 0.02
+    assert {tuple(p) for arm, p in answers if arm == "champion"} == {(0,)}
+    assert {tuple(p) for arm, p in answers if arm == "challenger"} == {(1,)}
