@@ -37,7 +37,7 @@ def quickstart(state: CliState, fresh: bool, quick: bool, as_json: bool) -> None
     it with `shipyard --home shipyard-quickstart server` and `shipyard --home
     shipyard-quickstart deploy status flights`.
     """
-    from shipyard.deploy.quickstart import QUICK, Options, run
+    from shipyard.deploy.quickstart import QUICK, Options, run, story_gaps
 
     home = Path(state.home or DEFAULT_HOME)
 
@@ -61,6 +61,7 @@ def quickstart(state: CliState, fresh: bool, quick: bool, as_json: bool) -> None
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
+    gaps = story_gaps(result)
     summary = {
         "home": str(result.home),
         "seconds": round(result.seconds, 1),
@@ -70,6 +71,7 @@ def quickstart(state: CliState, fresh: bool, quick: bool, as_json: bool) -> None
         "feedback": result.feedback,
         "drift": result.drift,
         "timeline": result.events,
+        "story_gaps": gaps,
     }
     if as_json:
         emit_json(summary)
@@ -80,3 +82,10 @@ def quickstart(state: CliState, fresh: bool, quick: bool, as_json: bool) -> None
         f"  shipyard --home {home} models history flights\n"
         f"  shipyard --home {home} server   # REST API and UI on http://127.0.0.1:5000"
     )
+    for gap in gaps:
+        click.secho(
+            f"Note: {gap}; every step is measured, so a busy machine can block a gate "
+            "(docs/deploy.md explains each one).",
+            fg="yellow",
+            err=True,
+        )

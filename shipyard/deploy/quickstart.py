@@ -325,6 +325,31 @@ def run(
     return result
 
 
+def story_gaps(result: Result) -> list[str]:
+    """Where a finished quickstart's timeline departs from the story it tells (v1 deployed, v2
+    promoted through shadow and canary after the drift alert, v3 rolled back in canary, no
+    failed request): one line per departure, empty when the story held. Every step is a real
+    measurement, so a very busy machine can make a gate block (docs/deploy.md says how)."""
+    steps = {(e["action"], e["version"]) for e in result.events}
+    gaps = []
+    if ("deployed", 1) not in steps:
+        gaps.append("v1 was not deployed")
+    if ("promoted", 2) not in steps:
+        blocked = [
+            e["message"]
+            for e in result.events
+            if e["version"] == 2 and e["action"] in ("gates_failed", "rolled_back")
+        ]
+        why = f" ({blocked[-1]})" if blocked else ""
+        gaps.append(f"v2 was not promoted{why}")
+    rolled = [e for e in result.events if e["action"] == "rolled_back" and e["version"] == 3]
+    if not rolled or rolled[-1]["from"] != "canary":
+        gaps.append("v3 was not rolled back during its canary")
+    if result.failed_requests:
+        gaps.append(f"{result.failed_requests} user requests failed")
+    return gaps
+
+
 def _scenario(
     ws: Workspace, options: Options, say: Timeline, result: Result, progress: bool
 ) -> None:

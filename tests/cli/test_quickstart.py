@@ -22,6 +22,7 @@ def test_the_quickstart_timeline(shipyard: Shipyard, home: Path) -> None:
     out = shipyard.json("quickstart", "--quick")
     assert out["versions"] == {"v1": 1, "v2": 2, "v3": 3}
     assert out["failed_requests"] == 0
+    assert out["story_gaps"] == []
     assert out["requests"] > 1000
     assert out["feedback"] > 0
     assert out["drift"]["dataset_drift"] is True
