@@ -241,7 +241,8 @@ def main() -> None:
     if args.child:
         child(args.child, args.rows)
         return
-    systems = [s for s in ("shipyard", "shipyard-profile", "numpy", "numpy-threads", "scipy", "evidently")
+    every = ("shipyard", "shipyard-profile", "numpy", "numpy-threads", "scipy", "evidently")
+    systems = [s for s in every
                if s not in args.skip.split(",")]  # fmt: skip
     if "evidently" in systems and not EVIDENTLY_PY.exists():
         print(f"{EVIDENTLY_PY} is missing; see the docstring, or --skip evidently.")
