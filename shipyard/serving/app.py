@@ -45,6 +45,7 @@ from shipyard.serving.endpoint import Endpoint, Version
 from shipyard.serving.predlog import PredictionLog
 
 log = logging.getLogger("shipyard.serving")
+IGNORED_PARAMS_HEADER = "x-shipyard-ignored-params"
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_SHADOW_IN_FLIGHT = 64
@@ -105,6 +106,7 @@ class ServingApp:
         # Shadows run on a thread of their own, never on the threads that answer requests.
         self.shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-shadow")
         self._features: Any = None
+        self._ignored_params: set[tuple[str, str, tuple[str, ...]]] = set()
 
     # ---------------------------------------------------------------- health
 
@@ -119,6 +121,21 @@ class ServingApp:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     # ---------------------------------------------------------------- predicting
+
+    def _ignore_params(self, version: Version, params: dict[str, Any]) -> None:
+        """Shipyard's flavors take no inference params, so ``params`` are ignored, as MLflow's
+        scoring server ignores them for a model without a params schema: a warning once per
+        version and set of names, and the names in the answer's ``x-shipyard-ignored-params``."""
+        names = tuple(sorted(params))
+        seen = (version.model_name, version.version, names)
+        if seen not in self._ignored_params:
+            self._ignored_params.add(seen)
+            log.warning(
+                "model %s version %s takes no params; ignoring %s",
+                version.model_name,
+                version.version,
+                ", ".join(names),
+            )
 
     async def _predict(
         self,
@@ -139,11 +156,7 @@ class ServingApp:
                 key = request.headers.get(state.spec.sticky_header)
             version = state.pick(key)
         if params:
-            raise InvalidInput(
-                f"The model {version.model_name!r} takes no params; drop `params` from the "
-                "request.",
-                details={"params": sorted(params)},
-            )
+            self._ignore_params(version, params)
         if matrix_of is not None and matrix_of != version.fast_columns:
             data, matrix_of = pd.DataFrame(data, columns=list(matrix_of)), None
         try:
@@ -297,10 +310,10 @@ class ServingApp:
         version, predictions = await self._predict(
             request, pinned, data, params, request_id, started, matrix_of=names
         )
-        return _json(
-            {"predictions": codec.encode_predictions(predictions)},
-            headers={"x-request-id": request_id, "x-shipyard-model-version": version.version},
-        )
+        headers = {"x-request-id": request_id, "x-shipyard-model-version": version.version}
+        if params:
+            headers[IGNORED_PARAMS_HEADER] = ",".join(sorted(params))
+        return _json({"predictions": codec.encode_predictions(predictions)}, headers=headers)
 
     async def predict(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -318,6 +331,7 @@ class ServingApp:
         if request_id is not None and not isinstance(request_id, str):
             raise InvalidInput("`request_id` must be a string.")
         request_id = request_id or uuid.uuid4().hex
+        params: dict[str, Any] | None = None
         if "entities" in body:
             pinned, data = self._entity_request(request, body, key)
             version, predictions = await self._predict(
@@ -328,15 +342,16 @@ class ServingApp:
             version, predictions = await self._predict(
                 request, None, data, params, request_id, started, key, names
             )
-        return _json(
-            {
-                "predictions": codec.encode_predictions(predictions),
-                "model_name": version.model_name,
-                "model_version": version.version,
-                "arm": version.arm,
-                "request_id": request_id,
-            }
-        )
+        answer = {
+            "predictions": codec.encode_predictions(predictions),
+            "model_name": version.model_name,
+            "model_version": version.version,
+            "arm": version.arm,
+            "request_id": request_id,
+        }
+        if params:
+            answer["ignored_params"] = sorted(params)
+        return _json(answer)
 
     async def feedback(self, request: Request) -> Response:
         body = codec.parse_json(await _body(request, self.max_body_bytes))

@@ -53,6 +53,21 @@ def test_mlflow_json_formats(served: Served, rows, expected, fmt: str) -> None: 
     assert expected != [expected[0]] * 3  # the rows differ, so order is checked
 
 
+def test_params_are_ignored_as_mlflow_ignores_them(served: Served, rows, expected) -> None:  # type: ignore[no-untyped-def]
+    # MLflow's scoring server ignores params for a model without a params schema; so does
+    # Shipyard (its flavors take none), and it says which it ignored.
+    body = {"dataframe_split": _split(rows), "params": {"temperature": 0.5, "top_k": 3}}
+    r = served.client.post("/invocations", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"predictions": expected}
+    assert r.headers["x-shipyard-ignored-params"] == "temperature,top_k"
+    answer = served.client.post("/predict", json=body).json()
+    assert answer["predictions"] == expected
+    assert answer["ignored_params"] == ["temperature", "top_k"]
+    plain = served.client.post("/invocations", json={"dataframe_split": _split(rows)})
+    assert "x-shipyard-ignored-params" not in plain.headers
+
+
 def test_mlflow_csv(served: Served, rows, expected) -> None:  # type: ignore[no-untyped-def]
     r = served.client.post(
         "/invocations", content=rows.to_csv(index=False), headers={"content-type": "text/csv"}
@@ -149,7 +164,7 @@ def test_wrong_type_names_column_and_types(served: Served, rows) -> None:  # typ
         (b'{"dataframe_split": {"columns": ["a"]}}', "dataframe_split"),
         (b'{"dataframe_records": [1, 2]}', "list of objects"),
         (b'{"instances": [[1, 2], [3]]}', "ragged"),
-        (b'{"dataframe_records": [{}], "params": {"t": 1}}', "params"),
+        (b'{"dataframe_records": [{}], "params": [1]}', "params"),
     ],
 )
 def test_bad_bodies_are_400(served: Served, content: bytes, needle: str) -> None:
