@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from shipyard.serving.metrics import Labels, ServingMetrics
 
+_Item = tuple[Any, int, float, "asyncio.Future[Any]"]
+"""A queued request: its table, its row count, when it was queued, the future it waits on."""
+
 
 class MicroBatcher:
     """Coalesces ``submit`` calls (DataFrames, or float matrices on the fast path) into ``predict`` calls of up to ``max_rows``."""
@@ -43,31 +46,50 @@ class MicroBatcher:
         self.max_wait_s = max_wait_s
         self.metrics = metrics
         self.labels = labels
-        self._queue: asyncio.Queue[tuple[Any, int, float, asyncio.Future[Any]]] | None = None
+        self._queue: asyncio.Queue[_Item | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     async def submit(self, frame: Any) -> Any:
+        if self._closed:
+            # A request that picked this version just before it was switched out: answered
+            # alone, never lost.
+            return await asyncio.to_thread(self.predict, frame)
         loop = asyncio.get_running_loop()
         if self._queue is None or self._loop is not loop:
             self._loop = loop
             self._queue = asyncio.Queue()
             self._task = loop.create_task(self._collect())
         future: asyncio.Future[Any] = loop.create_future()
-        await self._queue.put((frame, len(frame), time.perf_counter(), future))
+        # An unbounded queue: the check above and this put run in one step of the loop, so
+        # nothing lands behind the stop marker that close() queues.
+        self._queue.put_nowait((frame, len(frame), time.perf_counter(), future))
         return await future
 
     def close(self) -> None:
-        if self._task is not None and self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._task.cancel)
+        """Stop collecting once the requests already queued are answered (callable from any
+        thread, e.g. when a version is switched out); later calls predict alone."""
+        self._closed = True
+        loop, queue = self._loop, self._queue
+        if queue is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    @property
+    def collecting(self) -> bool:
+        """Whether the collector task is running."""
+        return self._task is not None and not self._task.done()
 
     async def _collect(self) -> None:
         assert self._queue is not None
         queue = self._queue
-        carry: tuple[Any, int, float, asyncio.Future[Any]] | None = None
-        while True:
+        carry: _Item | None = None
+        stop = False
+        while not stop:
             first = carry if carry is not None else await queue.get()
             carry = None
+            if first is None:  # the stop marker: everything before it was answered
+                return
             batch = [first]
             rows = first[1]
             deadline = time.perf_counter() + self.max_wait_s
@@ -81,6 +103,9 @@ class MicroBatcher:
                     )
                 except (TimeoutError, asyncio.QueueEmpty):
                     break
+                if item is None:
+                    stop = True
+                    break
                 if rows + item[1] > self.max_rows:
                     carry = item
                     break
@@ -88,9 +113,7 @@ class MicroBatcher:
                 rows += item[1]
             await self._run(batch, rows)
 
-    async def _run(
-        self, batch: list[tuple[Any, int, float, asyncio.Future[Any]]], rows: int
-    ) -> None:
+    async def _run(self, batch: list[_Item], rows: int) -> None:
         import numpy as np
         import pandas as pd
 

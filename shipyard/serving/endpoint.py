@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -231,6 +231,7 @@ class Endpoint:
             state = self._build(spec, current)
             self._spec = spec
             self._state = state
+            _retire(current.values(), state)
 
     def refresh(self) -> bool:
         """Re-resolve every arm's URI; load and switch to versions that moved. True if it did."""
@@ -248,6 +249,7 @@ class Endpoint:
             keep = {k: v for k, v in current.versions.items() if k not in moved}
             state = self._build(current.spec, keep)
             self._state = state
+            _retire(current.versions.values(), state)
             for name in moved:
                 old = current.versions[name]
                 log.info(
@@ -340,6 +342,15 @@ class Endpoint:
             arm.name, arm.model, pinned, name, version, model, batcher, fast,
             service if isinstance(service, str) else None,
         )  # fmt: skip
+
+
+def _retire(previous: Iterable[Version], state: ServingState) -> None:
+    """Close the batchers of versions the new state no longer serves (after the switch: a
+    request already on its way to one is still answered)."""
+    kept = {id(v) for v in state.versions.values()}
+    for v in previous:
+        if id(v) not in kept and v.batcher is not None:
+            v.batcher.close()
 
 
 def warm_up(model: LoadedModel) -> None:

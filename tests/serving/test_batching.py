@@ -158,3 +158,27 @@ def test_bad_batching_options() -> None:
 
     with pytest.raises(InvalidInput, match="batching mode"):
         BatchingOptions(mode="sometimes")
+
+
+def test_close_answers_what_is_queued_then_stops_and_later_calls_still_predict() -> None:
+    calls: list[int] = []
+    batcher = _batcher(calls, wait=0.05)
+
+    async def main() -> tuple[list[Any], Any, bool]:
+        queued = [asyncio.ensure_future(batcher.submit(pd.DataFrame({"x": [i]}))) for i in range(3)]
+        await asyncio.sleep(0)  # queued, the collector waiting for more
+        batcher.close()  # what a version switch does
+        answers = await asyncio.gather(*queued)
+        for _ in range(100):
+            if not batcher.collecting:
+                break
+            await asyncio.sleep(0.01)
+        # a request that picked the version just before the switch is still answered
+        late = await batcher.submit(pd.DataFrame({"x": [7]}))
+        return answers, late, batcher.collecting
+
+    answers, late, collecting = asyncio.run(main())
+    assert [list(a) for a in answers] == [[0], [10], [20]]
+    assert list(late) == [70]
+    assert collecting is False  # the collector task ended: nothing is left behind per switch
+    assert calls == [3, 1]
