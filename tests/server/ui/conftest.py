@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from shipyard.config import Settings
+from shipyard.entities import Metric
 from shipyard.server.app import create_app
 from shipyard.workspace import Workspace
 from tests.server.asgi import ASGISyncTransport
@@ -39,6 +40,26 @@ class UiServer:
     url: str
     seeded: Seeded
     log: Path
+    wide_run_ids: list[str]
+    """The 50 runs of a second experiment: the most the compare view takes."""
+
+
+WIDE_RUNS = 50
+
+
+def seed_wide(ws: Workspace) -> list[str]:
+    """An experiment of :data:`WIDE_RUNS` runs, each with two params and a 20-step history."""
+    exp = ws.store.create_experiment("wide-compare")
+    run_ids = []
+    for i in range(WIDE_RUNS):
+        run_id = ws.store.create_run(exp, run_name=f"wide-{i:02d}").info.run_id
+        ws.store.log_batch(
+            run_id,
+            [Metric("loss", 1.0 / (1 + s + i), 1_760_000_000_000 + s * 1000, s) for s in range(20)],
+            params={"lr": str(0.001 * (i + 1)), "depth": str(2 + i % 5)},
+        )
+        run_ids.append(run_id)
+    return run_ids
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +69,9 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     root = tmp_path_factory.mktemp("ui-server")
     with Workspace.open(Settings.from_env({}, home=root / "home")) as ws:
         seeded = seed(ws)
+        wide = seed_wide(ws)
     server = start_server(root, timeout=60)
     try:
-        yield UiServer(server.url, seeded, server.log)
+        yield UiServer(server.url, seeded, server.log, wide)
     finally:
         stop_server(server.process)

@@ -93,15 +93,129 @@ def page(browser: sync_api.Browser) -> Iterator[tuple[sync_api.Page, Problems]]:
         context.close()
 
 
-def _unlabelled_controls(pg: sync_api.Page) -> list[str]:
-    """Form controls with neither a <label> nor an aria-label."""
-    return list(
-        pg.evaluate(
-            """() => Array.from(document.querySelectorAll('input:not([type=hidden]), select'))
-                .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-                .map(el => el.outerHTML)"""
-        )
-    )
+_AUDIT = """() => {
+  const out = [];
+  const shown = el => {
+    const r = el.getBoundingClientRect(), s = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none';
+  };
+  const byIds = ids => (ids || '').split(/\\s+/).filter(Boolean)
+    .map(id => (document.getElementById(id) || {}).textContent || '').join(' ').trim();
+  const nameOf = el => (el.getAttribute('aria-label') || '').trim()
+    || byIds(el.getAttribute('aria-labelledby'))
+    || (el.textContent || '').trim()
+    || Array.from(el.querySelectorAll('img[alt]')).map(i => i.alt).join(' ').trim()
+    || ((el.querySelector('svg title') || {}).textContent || '').trim()
+    || (el.getAttribute('title') || '').trim();
+  const html = el => el.outerHTML.slice(0, 120);
+  if (!document.documentElement.lang) out.push('<html> has no lang');
+  if (!document.title.trim()) out.push('empty <title>');
+  const h1s = document.querySelectorAll('h1').length;
+  if (h1s !== 1) out.push(`${h1s} <h1> elements`);
+  let last = 0;
+  for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+    const level = +h.tagName[1];
+    if (last && level > last + 1) out.push('heading level skipped: ' + html(h));
+    last = level;
+  }
+  const ids = new Set();
+  for (const el of document.querySelectorAll('[id]')) {
+    if (ids.has(el.id)) out.push('duplicate id ' + el.id);
+    ids.add(el.id);
+  }
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+    if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+        && !byIds(el.getAttribute('aria-labelledby')))
+      out.push('control without a label: ' + html(el));
+  for (const el of document.querySelectorAll('a[href], button, summary, [role=button]'))
+    if (!nameOf(el)) out.push('link or button without a name: ' + html(el));
+  for (const el of document.querySelectorAll('img'))
+    if (!el.hasAttribute('alt')) out.push('image without alt: ' + html(el));
+  for (const el of document.querySelectorAll('figure[data-chart] .plot'))
+    if (el.getAttribute('role') !== 'img' || !el.getAttribute('aria-label'))
+      out.push('chart without a text alternative: ' + html(el));
+  for (const el of document.querySelectorAll('svg'))
+    if (!el.closest('.uplot, [aria-hidden=true]') && !el.getAttribute('aria-label')
+        && !byIds(el.getAttribute('aria-labelledby')) && !el.querySelector('title'))
+      out.push('drawing without a text alternative: ' + html(el));
+  for (const t of document.querySelectorAll('table'))
+    if (!t.querySelector('th')) out.push('table without headers: ' + html(t));
+  // Readable at the window's width: the page itself never scrolls sideways (wide tables
+  // scroll in their own box).
+  const wide = document.documentElement.scrollWidth;
+  if (wide > window.innerWidth + 1) out.push(`the page scrolls sideways (${wide} px wide)`);
+  // Text: at least 11 px, and WCAG AA contrast against what is behind it.
+  const rgba = c => { const m = c.match(/[\\d.]+/g).map(Number); return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1]; };
+  const lum = c => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const behind = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const s = getComputedStyle(e);
+      if (s.backgroundImage !== 'none') return null;
+      const c = rgba(s.backgroundColor);
+      if (c[3] > 0.5) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  const seen = new Set();
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const el = n.parentElement, text = n.textContent.trim();
+    if (!text || seen.has(el) || !shown(el) || el.closest('svg, .uplot, .skip, option')) continue;
+    seen.add(el);
+    const s = getComputedStyle(el), size = parseFloat(s.fontSize);
+    if (size < 11) out.push(`${size} px text: ${text.slice(0, 40)}`);
+    const back = behind(el);
+    if (!back) continue;
+    const a = lum(rgba(s.color)), b = lum(back);
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const large = size >= 24 || (size >= 18.66 && +s.fontWeight >= 700);
+    if (ratio < (large ? 3 : 4.5))
+      out.push(`contrast ${ratio.toFixed(2)} (${s.color} on rgb(${back.slice(0, 3)})): ${text.slice(0, 40)}`);
+  }
+  return Array.from(new Set(out));
+}"""
+"""Accessibility checks on the rendered page (the parts of WCAG 2.1 AA a script can decide):
+labelled controls, named links and buttons, text alternatives for images, charts and
+drawings, one h1 and no skipped heading level, unique ids, table headers, no sideways
+scrolling at the window's width, text size and contrast."""
+
+_FOCUSED = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const s = getComputedStyle(e), r = e.getBoundingClientRect();
+  let ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none';
+  const shape = e.querySelector && e.querySelector('rect');  // a graph's node: its outline
+  if (shape && parseFloat(getComputedStyle(shape).strokeWidth) >= 3) ring = true;
+  return {html: e.outerHTML.slice(0, 100), ring: ring, shown: r.width > 0 && r.height > 0,
+          inMain: !!e.closest('main')};
+}"""
+
+MAX_TAB_STOPS = 150
+
+
+def _accessibility_problems(pg: sync_api.Page) -> list[str]:
+    """What :data:`_AUDIT` finds, and every keyboard stop that has no visible focus ring (or
+    is not on screen), walking the page with Tab from the top."""
+    problems = list(pg.evaluate(_AUDIT))
+    pg.evaluate("document.activeElement && document.activeElement.blur()")
+    stops, in_main = 0, 0
+    for _ in range(MAX_TAB_STOPS):
+        pg.keyboard.press("Tab")
+        focused = pg.evaluate(_FOCUSED)
+        if focused is None:  # past the last stop: focus left the page
+            break
+        stops += 1
+        in_main += focused["inMain"]
+        if not focused["ring"]:
+            problems.append("focus is not visible on " + focused["html"])
+        if not focused["shown"]:
+            problems.append("keyboard focus lands on something not shown: " + focused["html"])
+    if in_main == 0:
+        problems.append(f"Tab never reaches the page's content ({stops} stops)")
+    return problems
 
 
 def _charts_drawn(pg: sync_api.Page, count: int) -> None:
@@ -160,6 +274,19 @@ def test_every_page_renders_without_errors(
         "deployment": f"/deployments/{s.deployment}",
         "monitoring": "/monitoring",
         "monitor": f"/monitoring/{s.monitor}",
+        "compare": "/compare?" + "&".join(f"runs={r}" for r in s.run_ids),
+        "compare-50": "/compare?" + "&".join(f"runs={r}" for r in ui_server.wide_run_ids),
+    }
+    # What each page must show (its sections, by their headings' accessible names).
+    shows = {
+        "run": ["Params", "Metrics", "Tags", "Charts"],
+        "model": ["Aliases", "Versions", "Audit history"],
+        "model-version": ["Lineage", "Deployments", "History of this version"],
+        "pipeline-run": ["Steps", "Step runs", "Logs"],
+        "dataset-version": ["Schema", "Profile"],
+        "deployment": ["Traffic split", "Actions", "Environments and gates", "Rollout timeline"],
+        "monitor": ["Over time", "Distributions", "Alerts"],
+        "compare": ["Params", "Metrics (latest)"],
     }
     for name, path in pages.items():
         response = pg.goto(ui_server.url + path)
@@ -183,10 +310,28 @@ def test_every_page_renders_without_errors(
             assert pg.locator("svg.split-svg rect").count() == 2
         if name == "artifact-image":
             assert pg.eval_on_selector("img.preview-image", "i => i.naturalWidth") == 8
-        assert _unlabelled_controls(pg) == [], name
+        if name == "model":
+            assert pg.locator("ol.timeline li").count() >= 3, name  # the audit events
+        if name == "model-version":
+            assert pg.get_by_role("link", name=re.compile("model card")).is_visible()
+        if name.startswith("compare"):
+            runs = len(s.run_ids) if name == "compare" else len(ui_server.wide_run_ids)
+            _charts_drawn(pg, 2)  # the metric overlay and the param-vs-metric scatter
+            overlay = "document.querySelector('figure[data-chart=overlay]')._plot"
+            assert pg.evaluate(overlay + ".series.length") == runs + 1, name
+            scatter = (
+                "JSON.parse(document.querySelector('figure[data-chart=scatter]').dataset.points)"
+            )
+            assert len(pg.evaluate(scatter + ".x")) == runs, name
+            params = pg.locator("table.diff").first
+            assert params.locator("thead th").count() == runs + 1, name
+        for heading in shows.get(name, []):
+            assert pg.get_by_role("heading", name=heading).first.is_visible(), (name, heading)
+        assert _accessibility_problems(pg) == [], name
         pg.screenshot(path=str(tmp_path / f"{name}.png"), full_page=False)
         problems.check()
     assert len(list(tmp_path.glob("*.png"))) == len(pages)
+    print(f"\nbrowser: {len(pages)} pages visited, checked for accessibility, screenshots taken")
 
 
 def test_filter_sort_choose_columns_and_compare(
@@ -311,6 +456,25 @@ def test_deployment_actions_and_alert_acknowledgement(
     pg.wait_for_url(re.compile(r"done=resumed"))
     assert "canary" in pg.locator("h1 .badge").inner_text()
 
+    # Promote the candidate in canary (v2 takes all the traffic), then roll it back (v1 does).
+    promote = pg.get_by_role("group", name="Promote")
+    promote.get_by_label("Reason").fill("canary looks good")
+    promote.get_by_role("button", name="Promote").click()
+    pg.wait_for_url(re.compile(r"done=promoted"))
+    assert "promoted" in pg.locator("h1 .badge").inner_text()
+    assert pg.locator("svg.split-svg rect").count() == 1
+    assert pg.locator("svg.split-svg").get_attribute("aria-label") == "Traffic split: v2 100%"
+    rollback = pg.get_by_role("group", name="Roll back")
+    rollback.get_by_label("Reason").fill("latency after all")
+    rollback.get_by_role("button", name="Roll back").click()
+    pg.wait_for_url(re.compile(r"done=rolled_back"))
+    assert "rolled" in pg.locator("h1 .badge").inner_text()
+    assert pg.locator("svg.split-svg").get_attribute("aria-label") == "Traffic split: v1 100%"
+    timeline = pg.locator("ol.timeline").inner_text()
+    assert "canary looks good" in timeline
+    assert "latency after all" in timeline
+    pg.screenshot(path=str(tmp_path / "deployment-rolled-back.png"))
+
     pg.goto(f"{ui_server.url}/monitoring")
     pg.get_by_label("Note for alert 1").fill("retraining")
     pg.get_by_role("button", name="Acknowledge").click()
@@ -339,3 +503,44 @@ def test_an_inline_script_would_fail_these_tests(
     pg.goto(f"{ui_server.url}/csp-probe")
     assert pg.title() == "x"  # the inline script did not run
     assert any("Content Security Policy" in p for p in problems.items), problems.items
+
+
+def test_the_accessibility_audit_finds_what_it_looks_for(
+    ui_server: UiServer, page: tuple[sync_api.Page, Problems]
+) -> None:
+    """The checks every page passes do fail a page that breaks them."""
+    pg, _ = page
+    body = (
+        "<!doctype html><html><head><title>probe</title></head>"
+        "<body style='width: 3000px'><h1>a</h1><h3>skipped a level</h3>"
+        "<input id='x'><input id='x' aria-label='named'>"
+        "<button style='outline: none'></button><a href='#'></a><img src='data:,'>"
+        "<p style='color: #bbb'>low contrast</p><p style='font-size: 9px'>tiny</p>"
+        "<figure data-chart><div class='plot'></div></figure><svg width='9' height='9'></svg>"
+        "<table><tr><td>1</td></tr></table><textarea></textarea></body></html>"
+    )
+    pg.route(
+        f"{ui_server.url}/a11y-probe",
+        lambda route: route.fulfill(status=200, headers={"Content-Type": "text/html"}, body=body),
+    )
+    pg.goto(f"{ui_server.url}/a11y-probe")
+    found = "\n".join(_accessibility_problems(pg))
+    for expected in (
+        "<html> has no lang",
+        "heading level skipped",
+        "duplicate id x",
+        "control without a label: <input",
+        "control without a label: <textarea",
+        "link or button without a name: <button",
+        "link or button without a name: <a",
+        "image without alt",
+        "chart without a text alternative",
+        "drawing without a text alternative",
+        "table without headers",
+        "the page scrolls sideways",
+        "contrast 1.",
+        "9 px text: tiny",
+        "focus is not visible on <button",
+        "Tab never reaches the page's content",
+    ):
+        assert expected in found, (expected, found)

@@ -70,6 +70,25 @@ def test_pause_resume_and_rollback_call_the_service(ui: SeededClient) -> None:
     assert ui.ws.deployments.events(name)[-1].user_id == "anonymous"
 
 
+def test_promote_the_candidate_or_a_named_version(ui: SeededClient) -> None:
+    name = ui.seeded.deployment
+    r = post(ui, f"/deployments/{name}/promote", {"reason": "canary looks good"})
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/deployments/{name}?done=promoted"
+    rec = ui.ws.deployments.get(name)
+    assert (rec.state, rec.stable_version) == ("promoted", 2)
+    assert [(a["name"], a["weight"]) for a in rec.traffic["arms"]] == [("v2", 100.0)]
+    assert ui.ws.registry.get_model_version_by_alias(ui.seeded.model, "champion").version == 2
+    body = get(ui, r.headers["location"])
+    assert "Done: promoted" in body
+    assert "canary looks good" in body
+    # A named version goes through its offline gates first, then replaces the stable one.
+    assert post(ui, f"/deployments/{name}/promote", {"version": "1"}).status_code == 303
+    rec = ui.ws.deployments.get(name)
+    assert rec.stable_version == 1
+    assert [e.action for e in ui.ws.deployments.events(name)][-2:] == ["gates_checked", "promoted"]
+
+
 def test_impossible_actions_say_why(ui: SeededClient) -> None:
     name = ui.seeded.deployment
     bad = post(ui, f"/deployments/{name}/promote", {"version": "two"})
