@@ -118,3 +118,34 @@ def test_a_reader_token_reads_but_cannot_write(as_env: pytest.MonkeyPatch, serve
         client.create_experiment("viewer-made")
     assert caught.value.error_code == "PERMISSION_DENIED"
     assert "needs editor" in caught.value.message
+
+
+def test_the_mlflow_client_logs_registers_and_loads_a_model_with_a_token(
+    as_env: pytest.MonkeyPatch, server: str
+) -> None:
+    """The model's files go up and come back through the artifact proxy with the token; the
+    same load without it is refused."""
+    np = pytest.importorskip("numpy")
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    as_env.setenv("MLFLOW_TRACKING_TOKEN", _token_for(server, "trainer", "editor"))
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    model = linear_model.LinearRegression().fit(x, 2 * x[:, 0] + 1)
+    mlflow.set_experiment("token-models")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name="token-linear",
+            pip_requirements=["scikit-learn"],  # no environment inference: the test is offline
+        )
+    version = info.registered_model_version
+    assert MlflowClient().get_model_version("token-linear", str(version)).status == "READY"
+    loaded = mlflow.pyfunc.load_model(f"models:/token-linear/{version}")
+    assert loaded.predict(np.array([[4.0]])).tolist() == pytest.approx([9.0])
+
+    as_env.delenv("MLFLOW_TRACKING_TOKEN")
+    with pytest.raises(MlflowException, match=r"UNAUTHENTICATED|401"):
+        mlflow.pyfunc.load_model(f"models:/token-linear/{version}")
