@@ -438,7 +438,8 @@ def test_fuzzing_the_http_surface_gives_no_server_errors(secure: SecureServer) -
     sent_in = time.perf_counter() - started - generated_in
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(stats.by_status.items()))
     print(
-        f"\nfuzzed {stats.sent} requests ({len(generated)} generated, the rest unsendable URLs) "
+        f"\nfuzzed {stats.sent} requests ({len(generated)} generated, "
+        f"{len(generated) - stats.sent} refused by the client as unsendable URLs) "
         f"over {len(operations)} operations ({summary}); "
         f"generated in {generated_in:.1f} s, sent in {sent_in:.1f} s"
     )

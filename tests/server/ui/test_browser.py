@@ -256,6 +256,7 @@ def test_every_page_renders_without_errors(
         "runs": f"/experiments/{s.experiment_id}",
         "run": f"/runs/{run}",
         "artifacts": f"/runs/{run}/artifacts",
+        "artifact-text": f"/runs/{run}/artifacts?path=notes.txt",
         "artifact-image": f"/runs/{run}/artifacts?path=plots/roc.png",
         "artifact-json": f"/runs/{run}/artifacts?path=metrics.json",
         "artifact-csv": f"/runs/{run}/artifacts?path=data/sample.csv",
@@ -308,6 +309,8 @@ def test_every_page_renders_without_errors(
             assert pg.evaluate(_SECOND_AXES) == ["ms"]
         if name == "deployment":
             assert pg.locator("svg.split-svg rect").count() == 2
+        if name == "artifact-text":
+            assert "trained on <all> the data" in pg.locator("pre.preview-text").inner_text()
         if name == "artifact-image":
             assert pg.eval_on_selector("img.preview-image", "i => i.naturalWidth") == 8
         if name == "model":
