@@ -547,3 +547,61 @@ def test_the_accessibility_audit_finds_what_it_looks_for(
         "Tab never reaches the page's content",
     ):
         assert expected in found, (expected, found)
+
+
+def test_with_auth_on_the_browser_signs_in_with_basic_and_is_refused_without(
+    browser: sync_api.Browser, tmp_path: Path
+) -> None:
+    """A server with auth on: the browser's HTTP Basic sign-in opens the pages (the charts'
+    data requests carry it too); without credentials or with a wrong password it gets 401."""
+    from tests.server.conftest import start_server, stop_server
+
+    password = "admin-password-0"
+    live = start_server(
+        tmp_path,
+        timeout=60,
+        env_extra={"SHIPYARD_AUTH": "on", "SHIPYARD_ADMIN_PASSWORD": password},
+    )
+    url = f"{live.url}/experiments/0"
+    try:
+        # Without credentials the server answers 401 and headless Chromium (no sign-in dialog)
+        # gives the page up; a wrong password is tried once and shows the 401.
+        anonymous = browser.new_context()
+        try:
+            with pytest.raises(sync_api.Error, match="ERR_INVALID_AUTH_CREDENTIALS"):
+                anonymous.new_page().goto(url)
+            assert anonymous.request.get(url).status == 401
+        finally:
+            anonymous.close()
+        wrong = browser.new_context(
+            http_credentials={"username": "admin", "password": "wrong-password"}
+        )
+        try:
+            refused = wrong.new_page().goto(url)
+            assert refused is not None
+            assert refused.status == 401
+            assert "UNAUTHENTICATED" in refused.text()
+        finally:
+            wrong.close()
+
+        signed_in = browser.new_context(
+            viewport={"width": 1366, "height": 768},
+            http_credentials={"username": "admin", "password": password},
+        )
+        try:
+            pg = signed_in.new_page()
+            problems = Problems()
+            problems.watch(pg)
+            response = pg.goto(url)
+            assert response is not None
+            assert response.status == 200
+            assert response.headers["x-frame-options"] == "DENY"
+            pg.wait_for_load_state("networkidle")
+            assert pg.locator(".who").inner_text() == "admin"
+            assert _accessibility_problems(pg) == []
+            problems.check()
+        finally:
+            signed_in.close()
+    finally:
+        stop_server(live.process)
+    assert "Traceback" not in live.log_text()
