@@ -38,7 +38,7 @@ def get_metric_history(ws: Workspace, args: Args) -> dict[str, Any]:
     )
     out: dict[str, Any] = {}
     if page.items:
-        out["metrics"] = _convert.history_rows(key, page.items, rid)
+        out["metrics"] = _convert.history_rows(key, page.items)
     if page.next_page_token:
         out["next_page_token"] = page.next_page_token
     return out
