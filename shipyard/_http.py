@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import http.client
 import json as _json
+import os
 import select
 import threading
 import time
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -50,14 +52,37 @@ class HttpClient:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
         self.retries = retries
-        self._client = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
-        )
+        self._client_args: dict[str, Any] = {
+            "base_url": self.base_url,
+            "headers": headers,
+            "timeout": timeout,
+            "transport": transport,
+        }
+        self._pool: httpx.Client | None = httpx.Client(**self._client_args)
         self._fast = (
             _Connections(self.base_url, headers, timeout)
             if transport is None and _direct_http(self.base_url)
             else None
         )
+        _FORKABLE.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's pooled connections stay the parent's: a forked child (a multiprocessing
+        # worker) opens its own, so no socket carries two processes' requests and answers.
+        # The inherited pool is dropped, not closed (closing could end a TLS session the parent
+        # still uses); its sockets are this process's copies only. The new pool is built on
+        # first use, not in the fork handler.
+        self._pool = None
+        if self._fast is not None:
+            self._fast.after_fork_in_child()
+
+    @property
+    def _client(self) -> httpx.Client:
+        """The httpx pool (streams, https, proxies)."""
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = httpx.Client(**self._client_args)
+        return pool
 
     def call(
         self,
@@ -136,7 +161,8 @@ class HttpClient:
             ) from exc
 
     def close(self) -> None:
-        self._client.close()
+        if self._pool is not None:
+            self._pool.close()
         if self._fast is not None:
             self._fast.close()
 
@@ -159,6 +185,17 @@ def _direct_http(base_url: str) -> bool:
     return bool(urllib.request.proxy_bypass(parts.hostname))
 
 
+class _Connection(http.client.HTTPConnection):
+    """A connection that closes its socket when dropped: when the thread that owned it ends
+    (its thread-local slot goes), or in a forked child (which must not use it)."""
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
 class _Connections:
     """One keep-alive ``http.client`` connection per thread to one ``http://`` server."""
 
@@ -171,7 +208,8 @@ class _Connections:
         self._timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._all: list[http.client.HTTPConnection] = []
+        # Every thread's connection, for close(); weak, so an ended thread's goes with it.
+        self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
 
     def target(self, path: str, params: Mapping[str, Any] | None) -> str:
         """The request target: the base URL's path, ``path`` (escaped where it must be) and the
@@ -201,23 +239,54 @@ class _Connections:
             raise
 
     def close(self) -> None:
+        """Close every thread's connection. They stay known: a later call reopens its thread's
+        connection (as ``http.client`` does) and a later close() closes it again."""
         with self._lock:
-            conns, self._all = self._all, []
+            conns = list(self._all)
         for conn in conns:
             conn.close()
 
+    def after_fork_in_child(self) -> None:
+        # Only the forking thread runs in the child; the lock may have been held by another.
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._all = weakref.WeakSet()
+
     def _connection(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        conn: _Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            conn = _Connection(self._host, self._port, timeout=self._timeout)
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
-        elif conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
+                self._all.add(conn)
+        elif conn.sock is not None and _readable(conn.sock):
             # An idle keep-alive connection that is readable was closed by the server (its
             # keep-alive timeout): reconnect before sending, so no request is ever lost to it.
             conn.close()
         return conn
+
+
+def _readable(sock: Any) -> bool:
+    """Whether ``sock`` has something to read (on an idle connection: the server closed it).
+    poll() where there is one: select() refuses descriptors past FD_SETSIZE (1024)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])  # pragma: no cover - Windows
+
+
+# Every client, so a forked child replaces the connections it inherited (see HttpClient).
+_FORKABLE: weakref.WeakSet[HttpClient] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_FORKABLE):
+        client._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _query_value(value: object) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+import resource
 import socket
 import threading
 import time
@@ -29,6 +32,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
         self.server.seen.append((self.command, self.path, body, dict(self.headers)))
+        self.server.peers.append((parts.path, self.client_address[1]))
+        answer: Any
         if parts.path.endswith("/missing"):
             status, answer = 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no such"}
         elif parts.path.endswith("/flaky") and self.server.flaky > 0:
@@ -63,6 +68,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.seen: list[tuple[str, str, bytes, dict[str, str]]] = []
+        self.peers: list[tuple[str, int]] = []
         self.close_after_each = False
         self.flaky = 0
 
@@ -210,3 +216,85 @@ def test_a_proxy_setting_sends_calls_through_httpx(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NO_PROXY", "tracking.example")
     assert HttpClient("http://tracking.example:5000")._fast is not None
     assert HttpClient("https://tracking.example")._fast is None  # TLS stays with httpx
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_a_finished_threads_connection_is_closed(server: _Server) -> None:
+    http = HttpClient(_url(server))
+    try:
+        http.call("GET", "/warm")
+        before = _open_fds()
+        for n in range(8):  # short-lived threads, as a pool created per task makes them
+            thread = threading.Thread(target=http.call, args=("POST", "/log"), kwargs={"json": n})
+            thread.start()
+            thread.join()
+        gc.collect()
+        deadline = time.monotonic() + 5  # the server's side closes once it reads the EOF
+        while _open_fds() > before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _open_fds() <= before  # each ended thread's socket went with it
+    finally:
+        http.close()
+
+
+def test_a_call_after_close_reopens_and_a_later_close_closes_it(server: _Server) -> None:
+    http = HttpClient(_url(server))
+    http.call("GET", "/one")
+    http.close()
+    assert http.call("GET", "/two")["path"] == "/two"
+    conn = http._fast._local.conn  # type: ignore[union-attr]
+    assert conn.sock is not None
+    http.close()
+    assert conn.sock is None
+
+
+def test_a_high_file_descriptor_is_checked_for_staleness(server: _Server) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("needs more than 1024 file descriptors")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held: list[int] = []
+    try:
+        while len(held) < 1100 and (not held or held[-1] < 1050):
+            held.append(os.open(os.devnull, os.O_RDONLY))  # select() refuses fds >= 1024
+        http = HttpClient(_url(server))
+        try:
+            http.call("GET", "/one")
+            assert http._fast._local.conn.sock.fileno() >= 1024  # type: ignore[union-attr]
+            assert http.call("GET", "/two")["path"] == "/two"  # the reuse check on that fd
+        finally:
+            http.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_its_own_connection(server: _Server) -> None:
+    http = HttpClient(_url(server))
+    try:
+        http.call("GET", "/parent")
+        http.send("GET", "/parent-pool")  # the httpx pool (streams) keeps one too
+        pid = os.fork()
+        if pid == 0:  # the child, as a multiprocessing worker forked after the parent's calls
+            try:
+                http.call("GET", "/child")
+                http.send("GET", "/child-pool")
+                code = 0
+            except BaseException:
+                code = 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        http.call("GET", "/parent-again")
+    finally:
+        http.close()
+    ports = {path: port for path, port in server.peers}
+    assert ports["/child"] != ports["/parent"]  # never the parent's socket
+    assert ports["/parent-again"] == ports["/parent"]  # the parent's kept working
+    assert ports["/child-pool"] != ports["/parent-pool"]
