@@ -122,14 +122,22 @@ class MicroBatcher:
             self.metrics.queue_wait.observe(now - queued, self.labels)
         self.metrics.batch_rows.observe(rows, self.labels)
         frames = [b[0] for b in batch]
-        if len(frames) == 1:
-            table = frames[0]
-        elif isinstance(frames[0], np.ndarray):
-            table = np.concatenate(frames)
-        else:
-            table = pd.concat(frames, ignore_index=True)
+        # Joining the tables and splitting the answer are inside the try too: an exception
+        # escaping here would end the collector, and every queued and later request on this
+        # version would wait forever (e.g. a table with duplicate column names, which pandas
+        # will not concatenate, or a model answering with something that does not slice).
         try:
+            if len(frames) == 1:
+                table = frames[0]
+            elif isinstance(frames[0], np.ndarray):
+                table = np.concatenate(frames)
+            else:
+                table = pd.concat(frames, ignore_index=True)
             out = await asyncio.to_thread(self.predict, table)
+            parts, start = [], 0
+            for _, n, _, _ in batch:
+                parts.append(_slice(out, start, start + n))
+                start += n
         except Exception as exc:
             if len(batch) > 1:  # one bad request must not fail the others: run them alone
                 for item in batch:
@@ -138,11 +146,9 @@ class MicroBatcher:
             if not batch[0][3].done():
                 batch[0][3].set_exception(exc)
             return
-        start = 0
-        for _, n, _, future in batch:
+        for (_, _, _, future), part in zip(batch, parts, strict=True):
             if not future.done():
-                future.set_result(_slice(out, start, start + n))
-            start += n
+                future.set_result(part)
 
 
 def _slice(out: Any, start: int, stop: int) -> Any:

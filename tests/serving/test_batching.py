@@ -182,3 +182,33 @@ def test_close_answers_what_is_queued_then_stops_and_later_calls_still_predict()
     assert list(late) == [70]
     assert collecting is False  # the collector task ended: nothing is left behind per switch
     assert calls == [3, 1]
+
+
+def test_requests_that_cannot_be_joined_or_split_fail_alone_and_the_collector_lives() -> None:
+    calls: list[int] = []
+    batcher = _batcher(calls, wait=0.05)
+    # Duplicate column names: pandas refuses to concatenate this table with any other.
+    odd = pd.DataFrame([[1, 2]], columns=["x", "x"])
+
+    async def main() -> list[Any]:
+        first = [batcher.submit(odd), batcher.submit(pd.DataFrame({"x": [1]}))]
+        answers = await asyncio.wait_for(asyncio.gather(*first, return_exceptions=True), 5)
+        later = await asyncio.wait_for(batcher.submit(pd.DataFrame({"x": [2]})), 5)
+        return [*answers, later]
+
+    bad, good, later = asyncio.run(main())
+    assert isinstance(bad, Exception)  # answered with its error, not left waiting
+    assert list(good) == [10]
+    assert list(later) == [20]  # the collector still runs
+
+
+def test_a_prediction_that_cannot_be_split_fails_its_requests_instead_of_hanging() -> None:
+    batcher = MicroBatcher(lambda frame: 1.0, max_rows=8, max_wait_s=0.05,
+                           metrics=ServingMetrics(), labels=(("arm", "a"),))  # fmt: skip
+
+    async def main() -> list[Any]:
+        calls = [batcher.submit(pd.DataFrame({"x": [i]})) for i in range(2)]
+        return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+
+    answers = asyncio.run(main())
+    assert all(isinstance(a, TypeError) for a in answers)
