@@ -44,7 +44,7 @@ def _check_sqlite_integrity(home: Path, uri: str | None) -> None:
 
 CHILD = textwrap.dedent(
     """
-    import io, os, sys
+    import io, os, sys, time
     from shipyard.tracking.client import Client
 
     client = Client(sys.argv[2] if len(sys.argv) > 2 else None, home=sys.argv[1])
@@ -53,16 +53,18 @@ CHILD = textwrap.dedent(
     step = 0
     chunk = os.urandom(1 << 20)
 
-    class Slow(io.RawIOBase):
-        # An endless-looking upload: 1 MiB chunks, so the kill lands mid-stream.
+    class Stalled(io.RawIOBase):
+        # An upload that stalls after 20 MiB: the kill always lands mid-stream, however fast
+        # the disk (a fixed sleep let a fast machine finish the whole file first).
         def __init__(self):
-            self.left = 200
+            self.sent = 0
         def readable(self):
             return True
         def readinto(self, b):
-            if self.left == 0:
-                return 0
-            self.left -= 1
+            if self.sent == 20:
+                print("mid-upload", flush=True)
+                time.sleep(3600)
+            self.sent += 1
             n = min(len(b), len(chunk))
             b[:n] = chunk[:n]
             return n
@@ -75,7 +77,7 @@ CHILD = textwrap.dedent(
         print("flushed", step, flush=True)
         if step == 5000:
             print("uploading", flush=True)
-            client.workspace.artifacts.upload(run_id, "big.bin", io.BufferedReader(Slow()))
+            client.workspace.artifacts.upload(run_id, "big.bin", io.BufferedReader(Stalled()))
     """
 )
 
@@ -93,6 +95,7 @@ def test_sigkill_loses_no_flushed_metric_and_no_partial_artifact(
     assert proc.stdout is not None
     run_id = ""
     confirmed = 0
+    stalled = False
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
@@ -104,9 +107,9 @@ def test_sigkill_loses_no_flushed_metric_and_no_partial_artifact(
                 run_id = value
             elif kind == "flushed":
                 confirmed = int(value)
-            elif kind == "uploading":
-                time.sleep(0.3)  # let the upload get going, then pull the plug
-                break
+            elif kind == "mid-upload":
+                stalled = True
+                break  # 20 MiB of the file are on their way: pull the plug
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -116,6 +119,7 @@ def test_sigkill_loses_no_flushed_metric_and_no_partial_artifact(
             proc.stderr.close()
     assert run_id, errors
     assert confirmed >= 5000, errors
+    assert stalled, errors  # the kill landed mid-upload
 
     _check_sqlite_integrity(home, metadata_uri)
     with Workspace.open(Settings.from_env({}, home=home, tracking_uri=metadata_uri)) as ws:
