@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import httpx
 import pytest
 
 from shipyard.errors import InvalidInput, NotFound, PermissionDenied
@@ -175,3 +176,37 @@ def test_the_auth_api_manages_users_grants_and_own_tokens(
     assert {"grant.set", "grant.revoked", "token.created", "token.revoked", "user.created"} <= set(
         actions
     )
+
+
+def test_a_project_reader_searches_the_runs_of_its_experiments_and_no_others(
+    secure: SecureServer,
+) -> None:
+    ws = secure.ws
+    mine, theirs = ws.store.create_experiment("mine"), ws.store.create_experiment("theirs")
+    my_run = ws.store.create_run(mine).info.run_id
+    ws.store.create_run(theirs)
+    token = secure.user("pia", ("reader", f"experiment:{mine}"))
+    pia = secure.client(token=token)
+
+    def mlflow_search(ids: list[str]) -> httpx.Response:
+        return pia.post("/api/2.0/mlflow/runs/search", json={"experiment_ids": ids})
+
+    def api_search(ids: list[str]) -> httpx.Response:
+        return pia.post("/api/v1/runs/search", json={"experiment_ids": ids})
+
+    r = mlflow_search([mine])
+    assert r.status_code == 200, r.text
+    assert [run["info"]["run_id"] for run in r.json()["runs"]] == [my_run]
+    r = pia.get("/api/2.0/mlflow/runs/search", params={"experiment_ids": [mine]})
+    assert r.status_code == 200, r.text
+    r = api_search([mine])
+    assert r.status_code == 200, r.text
+    assert [run["info"]["run_id"] for run in r.json()["runs"]] == [my_run]
+    for search in (mlflow_search, api_search):
+        # one experiment it holds nothing on refuses the whole search, naming that one
+        denied = search([mine, theirs])
+        assert denied.status_code == 403
+        assert denied.json()["error_code"] == "PERMISSION_DENIED"
+        assert f"experiment:{theirs}" in denied.json()["message"]
+        # a search naming no experiment spans the workspace: that needs a workspace grant
+        assert search([]).status_code == 403

@@ -211,6 +211,7 @@ def _fill(path: str, ids: dict[str, str], owner: str) -> str:
 def _body(ids: dict[str, str]) -> dict[str, Any]:
     return {
         "experiment_id": ids["experiment"],
+        "experiment_ids": [ids["experiment"]],
         "run_id": ids["run"],
         "name": ids["model"],
         "new_name": ids["model"],  # renaming away would leave the grants behind
@@ -262,6 +263,8 @@ def _mlflow_calls(fx: Fixture) -> list[Call]:
     for prefix in MLFLOW_PREFIXES:
         for spec in MLFLOW_ENDPOINTS:
             kind, _, fixed = spec.resource.partition(":")
+            if kind == "experiments":  # a search naming experiments: each is checked
+                kind = "experiment"
             sides: tuple[str | None, ...] = (None,) if fixed == "*" else ("own", "other")
             for method in spec.methods:
                 for side in sides:

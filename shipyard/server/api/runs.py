@@ -199,6 +199,7 @@ async def restore_run(request: Request, ws: Workspace) -> Response:
     "/api/v1/runs/search",
     action="read",
     resource="experiment",
+    authorized_by_handler=True,
     summary="Search runs",
     request=obj(
         {
@@ -216,11 +217,14 @@ async def restore_run(request: Request, ws: Workspace) -> Response:
 async def search_runs(request: Request, ws: Workspace) -> Response:
     """Runs of the given experiments matching a filter such as
     ``metrics.acc > 0.9 AND params.lr = '0.01'``, in ``order_by`` order (newest first by
-    default). Pages are keyset-based: deep pages cost the same as the first."""
+    default). Pages are keyset-based: deep pages cost the same as the first. Needs ``read`` on
+    each listed experiment (a workspace grant when none is listed)."""
     body = await read_json_object(request)
     experiment_ids = [
         validation.experiment_id(e) for e in optional_str_list(body, "experiment_ids")
     ]
+    for resource in [f"experiment:{e}" for e in dict.fromkeys(experiment_ids)] or ["experiment:*"]:
+        await authorize(request, "read", resource)
     view_type = view_type_of(body)
     max_results = max_results_of(body)
     filter_string = optional_str(body, "filter", "") or ""

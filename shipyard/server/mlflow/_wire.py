@@ -24,6 +24,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shipyard import validation
 from shipyard.errors import InvalidInput
 from shipyard.server._http_util import (
     DEFAULT_MAX_JSON_BYTES,
@@ -352,8 +353,9 @@ class Endpoint:
     """What the authorizer is asked for: ``read`` or ``write``."""
     resource: str
     """``run``, ``experiment``, ``model`` (a registered model, by ``name``) or ``logged-model``
-    (by ``model_id``): the id is read from the request's fields; or a fixed resource string such
-    as ``experiment:*`` for searches."""
+    (by ``model_id``): the id is read from the request's fields; ``experiments``: every
+    experiment of the request's ``experiment_ids`` (``experiment:*`` when it names none); or a
+    fixed resource string such as ``experiment:*`` for listings."""
     also: Callable[[Args], Sequence[tuple[Action, str]]] | None = None
     """More ``(action, resource)`` pairs to authorize, found in the request (for instance the run
     or logged model a new model version copies its files from)."""
@@ -372,10 +374,27 @@ class Endpoint:
         if self.resource == "experiment":
             exp = args.raw("experiment_id")
             return f"experiment:{exp}" if exp not in (None, "") else "experiment:*"
+        if self.resource == "experiments":
+            return self.resources_of(args)[0]
         if self.resource in _NAMED_RESOURCES:
             value = args.raw(_NAMED_RESOURCES[self.resource])
             return f"{self.resource}:{value if isinstance(value, str) and value else '*'}"
         return self.resource
+
+    def resources_of(self, args: Args) -> list[str]:
+        """Every resource string handed to the authorizer for one request: one, or for
+        ``experiments`` one per listed experiment (so a user granted on an experiment may search
+        its runs without a workspace grant)."""
+        if self.resource != "experiments":
+            return [self.resource_of(args)]
+        try:
+            ids = [
+                validation.experiment_id(e)
+                for e in args.strings("experiment_ids", allow_numbers=True)
+            ]
+        except InvalidInput:
+            ids = []  # a malformed list is the handler's 400, for whoever may search at all
+        return [f"experiment:{e}" for e in dict.fromkeys(ids)] or ["experiment:*"]
 
 
 _NAMED_RESOURCES = {"model": "name", "logged-model": "model_id"}
@@ -423,7 +442,8 @@ def json_endpoint(spec: Endpoint, workspace: Workspace) -> Callable[[Request], A
         if request.path_params:
             source = source.with_fields(request.path_params)
         source.user = principal_of(request).name
-        await authorize(request, action, spec.resource_of(source))
+        for resource in spec.resources_of(source):
+            await authorize(request, action, resource)
         if spec.also is not None:
             for also_action, resource in spec.also(source):
                 await authorize(request, also_action, resource)

@@ -126,7 +126,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("/runs/get", ("GET",), get_run, "read", "run"),
     Endpoint("/runs/create", ("POST",), create_run, "write", "experiment"),
     Endpoint("/runs/update", ("POST",), update_run, "write", "run"),
-    Endpoint("/runs/search", ("POST", "GET"), search_runs, "read", "experiment:*"),
+    Endpoint("/runs/search", ("POST", "GET"), search_runs, "read", "experiments"),
     Endpoint("/runs/delete", ("POST",), delete_run, "write", "run"),
     Endpoint("/runs/restore", ("POST",), restore_run, "write", "run"),
 ]
