@@ -101,18 +101,20 @@ def _jensenshannon(ref, cur, name: str) -> float:  # type: ignore[no-untyped-def
                                b.reindex(keys, fill_value=0).to_numpy()))  # fmt: skip
 
 
-def _numpy(ref, cur):  # type: ignore[no-untyped-def]
-    """The goal's baseline: the statistics by hand, numpy for Wasserstein."""
+def _score(ref, cur, name: str, wasserstein) -> float:  # type: ignore[no-untyped-def]
+    """One column's score by hand: Wasserstein-1 (``wasserstein``) over the reference's
+    spread for a numeric column, the Jensen-Shannon distance of the value counts otherwise."""
     import numpy as np
 
-    scores = {}
-    for name in ref.columns:
-        if ref[name].dtype.kind == "f":
-            r, c = ref[name].to_numpy(), cur[name].to_numpy()
-            scores[name] = _wasserstein1(r, c) / max(np.std(r), 0.001)
-        else:
-            scores[name] = _jensenshannon(ref, cur, name)
-    return scores
+    if ref[name].dtype.kind == "f":
+        r, c = ref[name].to_numpy(), cur[name].to_numpy()
+        return float(wasserstein(r, c) / max(np.std(r), 0.001))
+    return _jensenshannon(ref, cur, name)
+
+
+def _numpy(ref, cur):  # type: ignore[no-untyped-def]
+    """The goal's baseline: the statistics by hand, numpy for Wasserstein."""
+    return {name: _score(ref, cur, name, _wasserstein1) for name in ref.columns}
 
 
 def _numpy_threads(ref, cur):  # type: ignore[no-untyped-def]
@@ -120,32 +122,17 @@ def _numpy_threads(ref, cur):  # type: ignore[no-untyped-def]
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    import numpy as np
-
-    def one(name: str) -> float:
-        if ref[name].dtype.kind == "f":
-            r, c = ref[name].to_numpy(), cur[name].to_numpy()
-            return _wasserstein1(r, c) / max(np.std(r), 0.001)
-        return _jensenshannon(ref, cur, name)
-
     names = list(ref.columns)
     with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1, 8)) as pool:
-        return dict(zip(names, pool.map(one, names), strict=True))
+        scores = pool.map(lambda name: _score(ref, cur, name, _wasserstein1), names)
+        return dict(zip(names, scores, strict=True))
 
 
 def _scipy(ref, cur):  # type: ignore[no-untyped-def]
     """The earlier baseline: ``scipy.stats.wasserstein_distance`` (slow in scipy 1.17)."""
-    import numpy as np
     from scipy.stats import wasserstein_distance
 
-    scores = {}
-    for name in ref.columns:
-        if ref[name].dtype.kind == "f":
-            r, c = ref[name].to_numpy(), cur[name].to_numpy()
-            scores[name] = wasserstein_distance(r, c) / max(np.std(r), 0.001)
-        else:
-            scores[name] = _jensenshannon(ref, cur, name)
-    return scores
+    return {name: _score(ref, cur, name, wasserstein_distance) for name in ref.columns}
 
 
 def _check_numpy(ref, cur, rows: int = 20_000) -> None:

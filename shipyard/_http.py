@@ -20,15 +20,16 @@ import time
 import urllib.parse
 import urllib.request
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from shipyard._version import __version__
 from shipyard.errors import ShipyardError, StoreUnavailable, error_from_dict
 
+_T = TypeVar("_T")
 _RETRY_STATUSES = {502, 503, 504}
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE"}
 # What a path may hold unescaped (RFC 3986 pchar and "/"); "%" keeps the callers' escapes.
@@ -98,23 +99,17 @@ class HttpClient:
         if self._fast is None:
             resp = self.send(method, path, content=body, params=params, headers=headers)
             return resp.json() if resp.content else None
-        target = self._fast.target(path, params)
-        attempts = self.retries + 1 if method in _IDEMPOTENT or body is None else 1
-        for attempt in range(attempts):
-            try:
-                status, data = self._fast.request(method, target, body, headers)
-            except (OSError, http.client.HTTPException) as exc:
-                if attempt + 1 < attempts:
-                    time.sleep(0.2 * 2**attempt)
-                    continue
-                raise self._unreachable(exc) from exc
-            if status in _RETRY_STATUSES and attempt + 1 < attempts:
-                time.sleep(0.2 * 2**attempt)
-                continue
-            if status >= 400:
-                _raise_error(status, data, f"{self.base_url}{target}")
-            return _json.loads(data) if data else None
-        raise AssertionError("unreachable")  # pragma: no cover
+        fast, target = self._fast, self._fast.target(path, params)
+        status, data = self._retrying(
+            method,
+            body is not None,
+            lambda: fast.request(method, target, body, headers),
+            status_of=lambda answer: answer[0],
+            transport_errors=(OSError, http.client.HTTPException),
+        )
+        if status >= 400:
+            _raise_error(status, data, f"{self.base_url}{target}")
+        return _json.loads(data) if data else None
 
     def send(
         self,
@@ -126,22 +121,43 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send a request with retries on transport errors (idempotent methods only)."""
-        attempts = self.retries + 1 if method in _IDEMPOTENT or content is None else 1
-        for attempt in range(attempts):
+        resp = self._retrying(
+            method,
+            content is not None,
+            lambda: self._client.request(
+                method, path, content=content, params=params, headers=headers
+            ),
+            status_of=lambda r: r.status_code,
+            transport_errors=(httpx.TransportError,),
+        )
+        raise_for_error(resp)
+        return resp
+
+    def _retrying(
+        self,
+        method: str,
+        has_body: bool,
+        attempt: Callable[[], _T],
+        *,
+        status_of: Callable[[_T], int],
+        transport_errors: tuple[type[Exception], ...],
+    ) -> _T:
+        """``attempt()`` with the client's retry policy, the same for both transports: a
+        transport error or a 502/503/504 is retried, with backoff, up to :attr:`retries` times
+        for idempotent methods and bodiless requests (a POST with a body runs at most once)."""
+        attempts = self.retries + 1 if method in _IDEMPOTENT or not has_body else 1
+        for n in range(attempts):
             try:
-                resp = self._client.request(
-                    method, path, content=content, params=params, headers=headers
-                )
-            except httpx.TransportError as exc:
-                if attempt + 1 < attempts:
-                    time.sleep(0.2 * 2**attempt)
+                answer = attempt()
+            except transport_errors as exc:
+                if n + 1 < attempts:
+                    time.sleep(0.2 * 2**n)
                     continue
                 raise self._unreachable(exc) from exc
-            if resp.status_code in _RETRY_STATUSES and attempt + 1 < attempts:
-                time.sleep(0.2 * 2**attempt)
+            if status_of(answer) in _RETRY_STATUSES and n + 1 < attempts:
+                time.sleep(0.2 * 2**n)
                 continue
-            raise_for_error(resp)
-            return resp
+            return answer
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager

@@ -6,6 +6,7 @@ rule and the fix.
 
 from __future__ import annotations
 
+import functools
 import math
 import posixpath
 import re
@@ -40,15 +41,8 @@ _KEY_RE = re.compile(r"^[\w\-./: ]+$")
 _RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
 
 
-_GOOD_KEYS: set[str] = set()
-"""Keys that passed :func:`key` (a training loop logs the same few keys again and again)."""
-_GOOD_KEYS_LIMIT = 100_000
-
-
 def key(value: object, what: str = "key") -> str:
     """A param, metric or tag key: 1-250 chars of letters, digits, ``_ - . / :`` and spaces."""
-    if type(value) is str and value in _GOOD_KEYS:
-        return value
     if not isinstance(value, str):
         raise InvalidInput(f"{what} must be a string, got {type(value).__name__} {value!r}.")
     if not value:
@@ -58,19 +52,28 @@ def key(value: object, what: str = "key") -> str:
             f"{what} {value[:40]!r}... is {len(value)} characters long; the limit is "
             f"{MAX_KEY_LENGTH}. Use a shorter name."
         )
-    if not _KEY_RE.match(value):
+    problem = _key_problem(value)
+    if problem == "characters":
         raise InvalidInput(
             f"{what} {value!r} contains characters that are not allowed; use only letters, "
             "digits, spaces and _ - . / :"
         )
-    if posixpath.normpath(value) != value or value.startswith("/") or ".." in value.split("/"):
+    if problem == "path":
         raise InvalidInput(
             f"{what} {value!r} is not a clean relative name (no '..', no leading or doubled '/')."
         )
-    if len(_GOOD_KEYS) >= _GOOD_KEYS_LIMIT:
-        _GOOD_KEYS.clear()
-    _GOOD_KEYS.add(value)
     return value
+
+
+@functools.lru_cache(maxsize=65_536)
+def _key_problem(value: str) -> str | None:
+    """What is wrong with a key's characters or shape, if anything. Cached: a training loop logs
+    the same few keys again and again, and this is most of a key's check."""
+    if not _KEY_RE.match(value):
+        return "characters"
+    if posixpath.normpath(value) != value or value.startswith("/") or ".." in value.split("/"):
+        return "path"
+    return None
 
 
 def text(value: object, what: str, limit: int, *, allow_empty: bool = True) -> str:

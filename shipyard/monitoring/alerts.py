@@ -181,30 +181,20 @@ def evaluate_rules(ws: Workspace, monitor: Monitor, result: MonitorResult) -> li
 def _evaluate(
     ws: Workspace, monitor: Monitor, rule: AlertRule, result: MonitorResult
 ) -> Alert | None:
-    value = result.metrics.get(rule.metric)
-    if value is None or not math.isfinite(float(value)):
-        # No evidence either way (no labelled rows yet, no answered request): the breach
-        # neither grows nor ends, so a gap inside a breach cannot make it fire twice.
-        ws.monitors.update_rule_state(
-            rule.rule_id,
-            rule.last_result_id,
-            last_result_id=result.result_id,
-            breach_count=rule.breach_count,
-            in_breach=rule.in_breach,
-            last_fired_time=rule.last_fired_time,
-        )
-        return None
-    breached = OPERATORS[rule.operator](float(value), rule.threshold)
-    count = rule.breach_count + 1 if breached else 0
+    measured = result.metrics.get(rule.metric)
+    value = math.nan if measured is None else float(measured)
+    count, in_breach, last_fired = rule.breach_count, rule.in_breach, rule.last_fired_time
     fire = False
-    in_breach = rule.in_breach
-    last_fired = rule.last_fired_time
     now = result.window_end
-    if not breached and in_breach:
-        in_breach = False
-    if breached and not in_breach and count >= rule.consecutive:
+    # A window without the metric (no labelled rows yet, no answered request) is no evidence
+    # either way: the breach neither grows nor ends, so a gap inside it cannot fire it twice.
+    if math.isfinite(value):
+        breached = OPERATORS[rule.operator](value, rule.threshold)
+        count = count + 1 if breached else 0
         cooled = last_fired is None or now - last_fired >= rule.cooldown_s * 1000
-        if cooled:
+        if not breached:
+            in_breach = False
+        elif not in_breach and count >= rule.consecutive and cooled:
             fire, in_breach, last_fired = True, True, now
     if not ws.monitors.update_rule_state(
         rule.rule_id,
@@ -226,7 +216,7 @@ def _evaluate(
             rule=rule.name,
             monitor=monitor.name,
             metric=rule.metric,
-            value=float(value),
+            value=value,
             threshold=rule.threshold,
             result_id=result.result_id,
             status=AlertStatus.OPEN,

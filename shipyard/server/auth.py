@@ -266,6 +266,13 @@ async def authorize(request: HTTPConnection, action: Action, resource: str) -> N
     await authorizer.authorize(principal_of(request), action, resource)
 
 
+def experiment_scopes(experiment_ids: Iterable[str]) -> list[str]:
+    """The resources a search over ``experiment_ids`` reads: each listed experiment once, so a
+    user granted on an experiment may search it; ``experiment:*`` (a workspace grant) when the
+    search names none and so spans the workspace."""
+    return [f"experiment:{e}" for e in dict.fromkeys(experiment_ids)] or ["experiment:*"]
+
+
 def protected_aliases(request: HTTPConnection) -> frozenset[str]:
     """The aliases whose moves need ``deploy`` on this app (lower case)."""
     aliases = getattr(request.app.state, "protected_aliases", None)

@@ -106,7 +106,7 @@ class ServingApp:
         # Shadows run on a thread of their own, never on the threads that answer requests.
         self.shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-shadow")
         self._features: Any = None
-        self._ignored_params: set[tuple[str, str, tuple[str, ...]]] = set()
+        self._ignored_params: set[tuple[str, str]] = set()
 
     # ---------------------------------------------------------------- health
 
@@ -125,16 +125,16 @@ class ServingApp:
     def _ignore_params(self, version: Version, params: dict[str, Any]) -> None:
         """Shipyard's flavors take no inference params, so ``params`` are ignored, as MLflow's
         scoring server ignores them for a model without a params schema: a warning once per
-        version and set of names, and the names in the answer's ``x-shipyard-ignored-params``."""
-        names = tuple(sorted(params))
-        seen = (version.model_name, version.version, names)
+        version (the names a client sends are its own, so they are not what is remembered),
+        and each answer names them in ``x-shipyard-ignored-params``."""
+        seen = (version.model_name, version.version)
         if seen not in self._ignored_params:
             self._ignored_params.add(seen)
             log.warning(
-                "model %s version %s takes no params; ignoring %s",
+                "model %s version %s takes no params; ignoring them (first request: %s)",
                 version.model_name,
                 version.version,
-                ", ".join(names),
+                ", ".join(sorted(params)),
             )
 
     async def _predict(

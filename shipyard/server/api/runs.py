@@ -43,7 +43,7 @@ from shipyard.server.api.schemas import (
     page,
     ref,
 )
-from shipyard.server.auth import authorize, principal_of
+from shipyard.server.auth import authorize, experiment_scopes, principal_of
 from shipyard.server.routing import ApiRouter, QueryParam
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ async def search_runs(request: Request, ws: Workspace) -> Response:
     experiment_ids = [
         validation.experiment_id(e) for e in optional_str_list(body, "experiment_ids")
     ]
-    for resource in [f"experiment:{e}" for e in dict.fromkeys(experiment_ids)] or ["experiment:*"]:
+    for resource in experiment_scopes(experiment_ids):
         await authorize(request, "read", resource)
     view_type = view_type_of(body)
     max_results = max_results_of(body)

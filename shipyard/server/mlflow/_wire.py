@@ -33,7 +33,7 @@ from shipyard.server._http_util import (
     read_body,
     run_short_write,
 )
-from shipyard.server.auth import Action, authorize, principal_of
+from shipyard.server.auth import Action, authorize, experiment_scopes, principal_of
 from shipyard.validation import INT64_MAX, INT64_MIN
 from shipyard.workspace import Workspace
 
@@ -367,15 +367,14 @@ class Endpoint:
     """A further check with the request (e.g. moves of protected aliases need ``deploy``)."""
 
     def resource_of(self, args: Args) -> str:
-        """The resource string handed to the authorizer for one request."""
+        """The resource string of one request, for every kind but ``experiments`` (see
+        :meth:`resources_of`, which the endpoint authorizes)."""
         if self.resource == "run":
             rid = args.raw("run_id") or args.raw("run_uuid")
             return f"run:{rid}" if isinstance(rid, str) and rid else "run:*"
         if self.resource == "experiment":
             exp = args.raw("experiment_id")
             return f"experiment:{exp}" if exp not in (None, "") else "experiment:*"
-        if self.resource == "experiments":
-            return self.resources_of(args)[0]
         if self.resource in _NAMED_RESOURCES:
             value = args.raw(_NAMED_RESOURCES[self.resource])
             return f"{self.resource}:{value if isinstance(value, str) and value else '*'}"
@@ -394,7 +393,7 @@ class Endpoint:
             ]
         except InvalidInput:
             ids = []  # a malformed list is the handler's 400, for whoever may search at all
-        return [f"experiment:{e}" for e in dict.fromkeys(ids)] or ["experiment:*"]
+        return experiment_scopes(ids)
 
 
 _NAMED_RESOURCES = {"model": "name", "logged-model": "model_id"}
