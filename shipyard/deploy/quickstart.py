@@ -575,7 +575,14 @@ def _monitor(ws: Workspace, trained_on: int, say: Timeline) -> tuple[dict[str, A
         if i.tags.get("mlflow.data.context") == "training"
     ]
     dataset, number = source.removeprefix("datasets:/").rsplit("/", 1)
-    served = len(read_predictions(ws.settings.home / "predictions" / DEPLOYMENT))
+    # The monitor's windows count failed requests too, so one window spans the whole log.
+    log = ws.settings.home / "predictions" / DEPLOYMENT
+    served = len(read_predictions(log, include_errors=True, with_feedback=False))
+    if served == 0:
+        raise ShipyardError(
+            f"the prediction log of {DEPLOYMENT!r} at {log} holds no requests, so there is "
+            "nothing to monitor; check that the replayed traffic reached the model server."
+        )
     monitors.create_monitor(
         ws,
         MONITOR,

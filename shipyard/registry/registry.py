@@ -126,16 +126,7 @@ class Registry:
 
         Refused (``InvalidState``) while an alias or a reference check holds one of its
         versions. Returns the number of bytes freed."""
-        page_token = None
-        while True:
-            page = self.store.search_model_versions(
-                f"name = '{_quote(name)}'", max_results=1000, page_token=page_token
-            )
-            for version in page:
-                self.refuse_if_referenced(version)
-            page_token = page.next_page_token
-            if page_token is None:
-                break
+        self.refuse_if_model_referenced(name)
         digests = self.store.delete_registered_model(name, user_id=_user(user), reason=reason)
         return self.workspace.artifacts.free(digests)
 
@@ -332,6 +323,19 @@ class Registry:
         self.refuse_if_referenced(self.store.get_model_version(name, version))
         digests = self.store.delete_model_version(name, version, user_id=_user(user), reason=reason)
         return self.workspace.artifacts.free(digests)
+
+    def refuse_if_model_referenced(self, name: str) -> None:
+        """``InvalidState`` naming what still uses any version of model ``name``."""
+        page_token = None
+        while True:
+            page = self.store.search_model_versions(
+                f"name = '{_quote(name)}'", max_results=1000, page_token=page_token
+            )
+            for version in page:
+                self.refuse_if_referenced(version)
+            page_token = page.next_page_token
+            if page_token is None:
+                break
 
     def refuse_if_referenced(self, version: ModelVersion) -> None:
         """``InvalidState`` naming what still uses ``version`` (deployments, the reference checks);

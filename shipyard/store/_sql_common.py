@@ -110,7 +110,8 @@ def driver_execute(conn: Connection, sql: str, values: Any, *, many: bool = Fals
     Cheaper again than ``exec_driver_sql``, which still dispatches events and builds an execution
     context per statement: on the logging hot path that is more than half of a call's time. A
     driver error is raised as SQLAlchemy's wrapped exception, exactly as ``exec_driver_sql``
-    would, so the store's retries on locks and its error translation see no difference.
+    would (a lost connection invalidated, ``connection_invalidated`` set), so the store's
+    retries on locks and its error translation see no difference.
     """
     cursor = conn.connection.cursor()
     dbapi = conn.dialect.loaded_dbapi
@@ -120,9 +121,22 @@ def driver_execute(conn: Connection, sql: str, values: Any, *, many: bool = Fals
         else:
             cursor.execute(sql, values)
     except dbapi.Error as exc:
-        cursor.close()
+        dbapi_conn = conn.connection.dbapi_connection
+        lost = conn.dialect.is_disconnect(exc, dbapi_conn, cursor)
+        try:
+            cursor.close()
+        except dbapi.Error:
+            pass  # a cursor on a lost connection may not close; the connection goes anyway
+        if lost and not conn.invalidated:
+            conn.invalidate(exc)  # as SQLAlchemy does: the pool never hands this one out again
         raise sa_exc.DBAPIError.instance(
-            sql, values, exc, dbapi.Error, dialect=conn.dialect
+            sql,
+            values,
+            exc,
+            dbapi.Error,
+            connection_invalidated=lost,
+            dialect=conn.dialect,
+            ismulti=many,
         ) from exc
     return cursor
 

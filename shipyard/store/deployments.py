@@ -24,8 +24,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-ROLLOUT_STATES = frozenset({"gating", "shadow", "canary", "paused"})
-"""The states in which a deployment's candidate version is still in use."""
+ROLLOUT_STATES = frozenset({"gating", "shadow", "canary"})
+"""The states in which a deployment's candidate version is still in use (also while paused in
+one of them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +70,9 @@ class DeploymentRecord:
     def holds(self, version: int) -> bool:
         """Whether this deployment still needs ``version``: its stable version, or the candidate
         of a rollout under way (gating, shadow, canary, or paused in one)."""
+        state = self.paused_state if self.state == "paused" else self.state
         return version == self.stable_version or (
-            version == self.candidate_version and self.state in ROLLOUT_STATES
+            version == self.candidate_version and state in ROLLOUT_STATES
         )
 
 

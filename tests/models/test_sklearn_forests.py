@@ -61,6 +61,28 @@ def test_matrices_it_was_not_checked_for_go_to_the_estimator(cancer: Data) -> No
     with_nan = matrix[:2].copy()
     with_nan[0, 0] = np.nan
     assert np.array_equal(fast(with_nan), model.predict(with_nan))
+    too_big = matrix[:2].copy()
+    too_big[1, 3] = 1e39  # finite as float64, infinite as the trees' float32
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match="too large") as theirs:
+        model.predict(too_big)  # numpy warns of the overflow in scikit-learn's own cast
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match="too large") as ours:
+        fast(too_big)
+    assert str(ours.value) == str(theirs.value)
+    with pytest.raises(ValueError, match="0 sample"):
+        fast(matrix[:0])
+    integers = np.rint(matrix[:20]).astype(np.int64)
+    assert np.array_equal(fast(integers), model.predict(integers))
+
+
+def test_a_forest_fitted_with_several_jobs_agrees_to_rounding(cancer: Data) -> None:
+    """Its own threads sum the trees in the order they finish; the predictor sums in estimator
+    order, one of those answers."""
+    X, y = cancer
+    matrix = X.to_numpy(np.float64)
+    model = RandomForestClassifier(n_estimators=40, random_state=0, n_jobs=2).fit(matrix, y)
+    fast = forest_predictor(model, "predict_proba")
+    assert fast is not None
+    assert np.allclose(fast(matrix), model.predict_proba(matrix), rtol=0, atol=1e-12)
 
 
 def test_only_single_output_tree_ensembles_get_one(cancer: Data) -> None:

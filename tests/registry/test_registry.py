@@ -294,3 +294,22 @@ def test_a_version_a_deployment_serves_cannot_be_deleted(workspace: Workspace) -
     registry.delete_version("churn", 2)  # the rolled-back candidate is free again
     with pytest.raises(errors.InvalidState, match="deployment 'prod'"):
         registry.delete_version("churn", 1)
+
+
+@pytest.mark.parametrize(
+    ("paused_state", "held"),
+    [("canary", True), ("shadow", True), ("gating", True), ("promoted", False), (None, False)],
+)
+def test_a_paused_deployment_holds_its_candidate_only_if_paused_in_a_rollout(
+    paused_state: str | None, held: bool
+) -> None:
+    """Paused after a rollback or a promotion, the candidate field is history, not in use."""
+    from shipyard.store.deployments import DeploymentRecord
+
+    rec = DeploymentRecord(
+        name="prod", model="churn", policy={}, state="paused", stable_version=1,
+        candidate_version=2, paused_state=paused_state,
+    )  # fmt: skip
+    assert rec.holds(1)
+    assert rec.holds(2) is held
+    assert not rec.holds(3)

@@ -71,6 +71,28 @@ def test_a_served_version_cannot_be_deleted_over_either_api(
     assert workspace.registry.get_model_version(model, 1).version == 1
 
 
+def test_a_model_with_a_served_version_cannot_be_deleted_over_either_api(
+    workspace: Workspace, api: httpx.Client
+) -> None:
+    """The aliases gone, the deployment still holds version 1: deleting the whole model is
+    refused as deleting the version is."""
+    register(workspace, {"auc": 0.8})
+    service = Deployments(workspace)
+    service.apply(policy())
+    service.tick("churn-prod")
+    model = workspace.deployments.get("churn-prod").model
+    for alias in workspace.registry.get_registered_model(model).aliases:
+        workspace.registry.delete_alias(model, alias.alias, user_id="test")
+    resp = api.delete(f"/api/v1/registered-models/{model}")
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["error_code"] == "INVALID_STATE"
+    assert "deployment 'churn-prod'" in resp.json()["message"]
+    resp = api.request("DELETE", "/api/2.0/mlflow/registered-models/delete", json={"name": model})
+    assert (resp.status_code, resp.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert "deployment 'churn-prod'" in resp.json()["message"]
+    assert workspace.registry.get_model_version(model, 1).version == 1
+
+
 def test_the_server_runs_the_controller_in_the_background(workspace: Workspace) -> None:
     """``shipyard server``'s app starts the controller with its lifespan (a real uvicorn)."""
     import time

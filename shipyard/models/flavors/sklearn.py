@@ -95,7 +95,10 @@ def forest_predictor(model: Any, predict_fn: str) -> Callable[[Any], Any] | None
     forest's 5 ms for one row). The arithmetic is scikit-learn's own: each tree's
     ``tree_.predict`` on the float32 matrix, summed in estimator order in float64, divided by the
     number of trees, the class taken by ``argmax``. Matrices it was not checked for (another
-    width, non-finite values) go to the estimator itself."""
+    dtype or width, no rows, values not finite as float32) go to the estimator itself, so they
+    fail or answer exactly as scikit-learn does. A forest fitted with ``n_jobs`` other than 1
+    sums its trees in whatever order its threads finish, so its own answers vary in the last
+    bits from call to call; this sums in estimator order, one of those answers."""
     ensemble = loaded("sklearn.ensemble")
     if ensemble is None:
         return None
@@ -119,12 +122,16 @@ def forest_predictor(model: Any, predict_fn: str) -> Callable[[Any], Any] | None
     def predict(matrix: Any) -> Any:
         if (
             not isinstance(matrix, np.ndarray)
+            or matrix.dtype not in (np.float64, np.float32)
             or matrix.ndim != 2
+            or matrix.shape[0] == 0
             or matrix.shape[1] != width
-            or not np.isfinite(matrix).all()
         ):
             return slow(matrix)
-        x = np.ascontiguousarray(matrix, dtype=np.float32)
+        with np.errstate(over="ignore"):  # an overflow to inf is caught just below
+            x = np.ascontiguousarray(matrix, dtype=np.float32)
+        if not np.isfinite(x).all():  # after the cast: 1e39 is finite in float64, not float32
+            return slow(matrix)
         total = np.zeros((x.shape[0], n_classes), dtype=np.float64)
         for tree in trees:
             total += tree.predict(x)[:, :n_classes]

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute
 
 from shipyard.entities import to_json
 from shipyard.errors import InvalidInput
+from shipyard.registry import Registry
 from shipyard.server._http_util import (
     json_response,
     optional_int,
@@ -279,6 +280,7 @@ async def rename_registered_model(request: Request, ws: Workspace) -> Response:
 
 
 def _delete_model(ws: Workspace, name: str, user_id: str, reason: str | None) -> dict[str, Any]:
+    Registry(ws).refuse_if_model_referenced(name)
     digests = ws.registry.delete_registered_model(name, user_id=user_id, reason=reason)
     return freed(ws, digests)
 
@@ -294,8 +296,8 @@ def _delete_model(ws: Workspace, name: str, user_id: str, reason: str | None) ->
 )
 async def delete_registered_model(request: Request, ws: Workspace) -> Response:
     """Delete a model with all its versions for good, freeing the bytes nothing else
-    references. Refused (409 ``INVALID_STATE``) while an alias points at one of its versions.
-    The audit trail is kept."""
+    references. Refused (409 ``INVALID_STATE``) while an alias points at one of its versions or a
+    deployment serves one. The audit trail is kept."""
     name, q = name_of(request), query(request)
     user_id, reason = user_of(request, q), reason_of(q)
     return json_response(await run_in_threadpool(_delete_model, ws, name, user_id, reason))
