@@ -88,7 +88,7 @@ def apply(state: CliState, spec: str, as_json: bool) -> None:
 @click.option(
     "--events",
     "max_events",
-    type=int,
+    type=click.IntRange(min=0),
     default=30,
     show_default=True,
     help="Most recent decisions to show.",
@@ -135,7 +135,7 @@ def status(state: CliState, name: str | None, max_events: int, as_json: bool) ->
     if waiting and waiting.get("missing") and rec.state in ("shadow", "canary"):
         click.echo(f"analysis window: waiting for {', '.join(waiting['missing'])}")
     t = table("Time", "Decision", "Version", "State", "Details", title="Timeline")
-    for e in info["timeline"][-max_events:]:
+    for e in info["timeline"][-max_events:] if max_events else []:  # [-0:] is all
         t.add_row(
             format_time(e["time"]),
             e["action"],

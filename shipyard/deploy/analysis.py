@@ -298,6 +298,7 @@ def measure(
         else:
             notes.append(f"no scores of the stable version {stable_arm} in the window yet")
     error_rate = errors = None
+    counted = metrics_now is not None and baseline is not None
     if metrics_now is not None and baseline is not None:
         answered_now, answered_then = (
             (metrics_now.shadow, baseline.shadow)
@@ -308,13 +309,25 @@ def measure(
         failed = metrics_now.errors.get(candidate_arm, 0.0) - baseline.errors.get(
             candidate_arm, 0.0
         )
-        errors = int(failed)
-        if done + failed > 0:
-            error_rate = failed / (done + failed)
-    elif phase != "shadow" and requests + logged_errors > 0:
+        if done < 0 or failed < 0:  # a counter went back: a model server restarted
+            counted = False
+            notes.append(
+                "the servers' /metrics counters went back since the window began (a model "
+                "server restarted), so the error rate is not measured from them"
+                + (" but from the prediction log" if phase != "shadow" else "")
+            )
+        else:
+            errors = int(failed)
+            if done + failed > 0:
+                error_rate = failed / (done + failed)
+    if not counted and phase != "shadow" and requests + logged_errors > 0:
         errors = logged_errors  # failed requests are in the prediction log too
         error_rate = logged_errors / (requests + logged_errors)
-    elif abort.error_rate is not None and phase == "shadow":
+    elif (
+        (metrics_now is None or baseline is None)
+        and abort.error_rate is not None
+        and phase == "shadow"
+    ):
         notes.append(
             "shadow error rate not measured: shadow failures are counted only in the servers' "
             "/metrics (configure serving.metrics_urls)"

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.deploy.analysis import (
     ABORT,
     COMPLETE,
+    WAIT,
     Baseline,
     baseline_arm,
     measure,
@@ -308,6 +309,11 @@ class Deployments:
                 user=user,
                 why=reason or "promoted by hand, skipping the remaining analysis",
             )
+        if version == rec.stable_version:
+            raise InvalidState(
+                f"version {version} is already the stable version of deployment {name!r}; to "
+                f"end a rollout in flight, use `shipyard deploy rollback {name}`."
+            )
         for env in policy.environments:
             report = check_gates(self.ws, rec.model, version, env)
             self._event(
@@ -500,15 +506,24 @@ class Deployments:
                     )
         served = policy.served
         if rec.stable_version is None or served.rollout is None:
-            return self._promote(
-                rec,
-                policy,
-                version,
-                user=CONTROLLER_USER,
-                why="first version of the deployment"
-                if rec.stable_version is None
-                else f"passed the gates of {served.name} (no rollout configured)",
-            )
+            try:
+                return self._promote(
+                    rec,
+                    policy,
+                    version,
+                    user=CONTROLLER_USER,
+                    why="first version of the deployment"
+                    if rec.stable_version is None
+                    else f"passed the gates of {served.name} (no rollout configured)",
+                )
+            except ApprovalRequired as exc:  # as for the other environments' aliases above
+                return self._write(
+                    rec,
+                    state=State.BLOCKED,
+                    event=self._ev(
+                        "gates_failed", exc.message, from_state=State.GATING, version=version
+                    ),
+                )
         rollout = served.rollout
         if rollout.shadow is not None:
             return self._enter(
@@ -552,9 +567,17 @@ class Deployments:
 
     def _analyse(self, rec: DeploymentRecord, policy: DeploymentPolicy) -> DeploymentRecord:
         rollout = policy.served.rollout
-        assert rollout is not None
         assert rec.candidate_version is not None
         assert rec.step_started is not None
+        if rollout is None:  # the policy was re-applied without a rollout mid-way
+            return self._promote(
+                rec,
+                policy,
+                rec.candidate_version,
+                user=CONTROLLER_USER,
+                why=f"the policy no longer configures a rollout for {policy.served.name} "
+                "(the candidate passed its gates)",
+            )
         phase = "shadow" if rec.state == State.SHADOW else "canary"
         window = (
             rollout.shadow if phase == "shadow" and rollout.shadow is not None else rollout.window
@@ -588,6 +611,20 @@ class Deployments:
         }
         if outcome == ABORT:
             return self._abort(rec, "; ".join(notes), evidence, user=CONTROLLER_USER)
+        next_step = 0 if phase == "shadow" else rec.step + 1
+        if outcome == COMPLETE and next_step >= len(rollout.steps):
+            # The served alias may need registry approvals: wait in this step for them (the
+            # window stays passed) instead of failing, and re-recording it, on every tick.
+            try:
+                self._move_alias(
+                    rec,
+                    policy.served,
+                    rec.candidate_version,
+                    CONTROLLER_USER,
+                    "every canary step passed its analysis window",
+                )
+            except ApprovalRequired as exc:
+                outcome, notes = WAIT, [exc.message]
         if outcome != COMPLETE:
             summary = {"outcome": outcome, "missing": notes, **evidence}
             if rec.context.get("last_signals") != summary:
@@ -604,7 +641,6 @@ class Deployments:
             version=rec.candidate_version,
             evidence=evidence,
         )
-        next_step = 0 if phase == "shadow" else rec.step + 1
         if next_step >= len(rollout.steps):
             return self._promote(
                 rec,

@@ -22,6 +22,7 @@ continuous-deployment controller will build tables the same way.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,8 +63,10 @@ class DeploymentSpec:
         if len(set(names)) != len(names):
             raise InvalidInput(f"Deployment {self.name!r} names an arm twice: {names}.")
         for arm in self.arms:
-            if arm.weight < 0:
-                raise InvalidInput(f"Arm {arm.name!r} has weight {arm.weight}; use 0 or more.")
+            if not math.isfinite(arm.weight) or arm.weight < 0:  # NaN compares False to all
+                raise InvalidInput(
+                    f"Arm {arm.name!r} has weight {arm.weight}; use a finite number, 0 or more."
+                )
         if sum(a.weight for a in self.arms) <= 0:
             raise InvalidInput(
                 f"Deployment {self.name!r} has weights that sum to 0; give one arm a weight."
