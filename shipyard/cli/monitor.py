@@ -122,6 +122,8 @@ def drift_cmd(
             "[red]yes[/red]" if c.drifted else "no",
         )  # fmt: skip
     print_table(t, empty="No columns compared.")
+    for column, why in report.skipped.items():
+        note(f"Skipped column {column}: {why}.")
     verdict = "drift" if report.dataset_drift else "no dataset drift"
     note(
         f"{len(report.drifted_columns)} of {len(report.columns)} columns drifted "

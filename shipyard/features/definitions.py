@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -187,6 +188,11 @@ def _ttl_seconds(ttl: timedelta | float | None) -> float | None:
     seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
     if seconds < 0:
         raise InvalidInput(f"ttl {ttl!r} is negative; give a timedelta, seconds, or None.")
+    if not math.isfinite(seconds):
+        raise InvalidInput(
+            f"ttl {ttl!r} is not a finite duration; give a timedelta or seconds, or None for "
+            "values that never expire."
+        )
     return seconds or None  # 0 means unbounded, as in Feast
 
 
@@ -428,16 +434,23 @@ def load_definitions(target: str) -> list[Definition]:
     if target.endswith(".py") or path.is_file():
         if not path.is_file():
             raise InvalidInput(f"{target} does not exist; give a Python file or a module name.")
-        from shipyard.pipelines.dsl import _load_file
+        from shipyard.pipelines.dsl import _load_error, _load_file
 
-        module = _load_file(path)
+        try:
+            module = _load_file(path)
+        except Exception as exc:  # the user's code failed: say so, not "internal error"
+            raise _load_error(target, exc) from exc
     else:
+        from shipyard.pipelines.dsl import _load_error
+
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise InvalidInput(
                 f"can't import module {target!r} ({exc}); check the name, or give a file path."
             ) from None
+        except Exception as exc:
+            raise _load_error(target, exc) from exc
     defs = collect(vars(module).values())
     if not defs:
         raise InvalidInput(

@@ -288,6 +288,13 @@ def training_table(ws: Workspace | None, plan: Plan, entity_rows: Any, timestamp
         )
     if ROW in columns:
         raise InvalidInput(f"the entity rows may not have a column named {ROW!r}.")
+    clash = [out for _, _, out in plan.outputs if out in columns]
+    if clash:
+        raise InvalidInput(
+            f"the entity rows already have column(s) {clash}, which the training set adds as "
+            "features; rename or drop those columns, or pass full_feature_names=True to name "
+            "the features view__feature."
+        )
     table = table.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
     relations = [relation(ws, r.view) for r in plan.reads]
     query = training_sql(plan, relations, columns, timestamp)

@@ -281,7 +281,10 @@ class FeatureStore:
                 column = names.get((odfv.name, f.name))
                 if column is not None:
                     table = table.append_column(column, pa.array(out[f.name].tolist()))
-        hidden = [c for c in table.column_names if c.startswith("__") and c.count("__") >= 2]
+        # The on-demand inputs that were not asked for (named as in offline.training_sql);
+        # entity columns are kept, whatever their names.
+        internal = {f"__{r.view.name}__{f.name}" for r in plan.reads for f in r.features}
+        hidden = [c for c in table.column_names if c in internal and c not in names.values()]
         return table.drop_columns(hidden) if hidden else table
 
     # ------------------------------------------------------------------ materialization
@@ -314,6 +317,11 @@ class FeatureStore:
         end_ms = to_ms(end) if end is not None else int(time.time() * 1000)
         assert end_ms is not None
         start_ms = None if incremental else to_ms(start)
+        if start_ms is not None and start_ms > end_ms:
+            raise InvalidInput(
+                f"the window starts ({start}) after it ends ({end if end is not None else 'now'}); "
+                "give --start before --end."
+            )
         mode = "range" if start is not None or end is not None else "full"
         if incremental:
             mode = "incremental"
@@ -531,12 +539,13 @@ def _call_on_demand(odfv: Any, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _json_value(v: Any) -> Any:
-    """A plain JSON-able value (NaN becomes None; numpy scalars become Python ones)."""
+    """A plain JSON-able value (NaN and infinities become None: JSON has no such numbers, and
+    one would make every online read of the entity fail; numpy scalars become Python ones)."""
     if v is None:
         return None
     if hasattr(v, "item") and not isinstance(v, str | bytes):
         v = v.item()
-    if isinstance(v, float) and math.isnan(v):
+    if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
 

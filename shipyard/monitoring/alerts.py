@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import operator as op
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,45 @@ def check_sinks(sinks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+WINDOW_METRICS = (
+    "rows", "requests", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+    "missing_rate", "out_of_schema_rate", "drift_share", "dataset_drift", "prediction_drift",
+    "prediction_drifted", "labelled",
+)  # fmt: skip
+"""The metrics every window result may hold (besides ``drift:COLUMN`` and performance)."""
+_SEGMENTED = re.compile(r"(?P<metric>[a-z_0-9]+)\[[^=\]]+=.*\]")
+
+
+def check_metric(metric: str, task: str | None) -> None:
+    """Refuse a metric no window of a monitor with ``task`` ever computes: a rule on it would
+    never fire, silently."""
+    from shipyard.monitoring.performance import CLASSIFICATION, REGRESSION
+
+    performance = {"classification": CLASSIFICATION, "regression": REGRESSION}
+    segmented = _SEGMENTED.fullmatch(metric)
+    name = segmented.group("metric") if segmented else metric
+    if not segmented and (metric in WINDOW_METRICS or (metric.startswith("drift:") and metric[6:])):
+        return
+    if name in CLASSIFICATION or name in REGRESSION:
+        if task is None:
+            raise InvalidInput(
+                f"metric {metric!r} is a performance metric, but the monitor has no task, so its "
+                "windows never compute one; create the monitor with --task classification or "
+                "regression."
+            )
+        if name in performance[task]:
+            return
+        raise InvalidInput(
+            f"metric {metric!r} is not computed for a {task} monitor; use one of "
+            f"{', '.join(performance[task])}."
+        )
+    raise InvalidInput(
+        f"unknown metric {metric!r}; a rule watches one of {', '.join(WINDOW_METRICS)}, "
+        "drift:COLUMN, or a performance metric such as accuracy, rmse or f1[COLUMN=VALUE] "
+        "(see docs/monitoring.md)."
+    )
+
+
 def create_rule(
     ws: Workspace,
     name: str,
@@ -147,7 +187,9 @@ def create_rule(
         raise InvalidInput(f"cooldown_s must not be negative, not {cooldown_s}.")
     if not math.isfinite(float(threshold)):
         raise InvalidInput("the threshold must be a finite number.")
-    ws.monitors.get_monitor(monitor)  # NotFound names the fix
+    watched = ws.monitors.get_monitor(monitor)  # NotFound names the fix
+    checked_sinks = check_sinks(sinks if sinks is not None else [{"kind": "log"}])
+    check_metric(metric, watched.spec.get("task"))
     return ws.monitors.create_rule(
         AlertRule(
             rule_id=0,
@@ -158,7 +200,7 @@ def create_rule(
             threshold=float(threshold),
             consecutive=int(consecutive),
             cooldown_s=int(cooldown_s),
-            sinks=check_sinks(sinks if sinks is not None else [{"kind": "log"}]),
+            sinks=checked_sinks,
             action=action,
         )
     )

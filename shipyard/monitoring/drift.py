@@ -572,6 +572,9 @@ def _column(work: tuple[str, Side, Side, _Settings]) -> ColumnDrift | str:
     tests, thresholds = settings.tests, settings.thresholds
     kind, cur_kind = ref_side.kind(name), cur_side.kind(name)
     if "other" in (kind, cur_kind):
+        for side in (ref_side, cur_side):
+            if not side.has_values(name):  # all null: typed null by a CSV or Arrow reader
+                return f"no values in the {side.what} data"
         return "unsupported type (neither numeric nor categorical)"
     if kind != cur_kind:
         return ColumnDrift(name, "type_changed", None, None, 0.0, True, kind, "distance")

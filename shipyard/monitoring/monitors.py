@@ -129,11 +129,20 @@ def create_monitor(
 
 def _check_window(window: Mapping[str, Any]) -> None:
     if "rows" in window:
-        if not isinstance(window["rows"], int) or window["rows"] < 1:
-            raise InvalidInput(f"window rows must be a positive integer, not {window['rows']!r}.")
+        rows = window["rows"]
+        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+            raise InvalidInput(f"window rows must be a positive integer, not {rows!r}.")
     elif "seconds" in window:
-        if not isinstance(window["seconds"], int | float) or window["seconds"] <= 0:
-            raise InvalidInput(f"window seconds must be positive, not {window['seconds']!r}.")
+        seconds = window["seconds"]
+        if (
+            not isinstance(seconds, int | float)
+            or isinstance(seconds, bool)
+            or not 0.001 <= seconds < math.inf
+        ):
+            raise InvalidInput(
+                f"window seconds must be a number of seconds of at least 0.001 (windows are cut "
+                f"in milliseconds), not {seconds!r}."
+            )
     else:
         raise InvalidInput(
             "a monitor's window is {'rows': N} or {'seconds': S}; give --window-rows or "
@@ -352,10 +361,14 @@ def _performance(task: str, rows: Any) -> dict[str, float | None]:
     y_pred = list(rows[w.PREDICTION])
     scores = None
     if task == "classification":
-        raw = [s for s in rows[w.SCORE] if s is not None]
+        raw = [s for s in rows[w.SCORE] if s is not None and not _is_nan(s)]
         if len(raw) == len(rows) and raw:
             scores = np.asarray(raw, dtype=np.float64)
     return evaluate(task, y_true, y_pred, scores)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 @dataclass

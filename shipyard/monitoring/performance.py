@@ -19,10 +19,18 @@ CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"
 REGRESSION = ("rmse", "mae", "r2")
 
 
+_NEGATIVE_POSITIVE = ((0, 1), ("0", "1"), ("false", "true"), ("no", "yes"))
+"""A window whose labels and predictions are all the negative class of one of these pairs
+still scores the positive class (the class a 1-D score is the probability of)."""
+
+
 def _positive(labels: Sequence[Any]) -> Any:
     for candidate in (1, True, "1", "true", "yes"):
         if candidate in labels:
             return candidate
+    for negative, positive in _NEGATIVE_POSITIVE:
+        if all(v == negative and type(v) is type(negative) for v in labels):
+            return positive
     return sorted(labels, key=str)[-1]
 
 
@@ -120,10 +128,25 @@ def classification(
     return out
 
 
+def _number(value: Any) -> float:
+    """A label or prediction as a finite float, NaN where it is not a number (feedback labels
+    are any JSON a client sent: ``"n/a"``, a list...)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return x if math.isfinite(x) else math.nan
+
+
 def regression(y_true: Sequence[Any], y_pred: Sequence[Any]) -> dict[str, float | None]:
-    """RMSE, MAE and R² (``None`` for R² when the labels are constant)."""
-    t = np.asarray(y_true, dtype=np.float64)
-    p = np.asarray(y_pred, dtype=np.float64)
+    """RMSE, MAE and R² (``None`` for R² when the labels are constant) over the rows whose
+    label and prediction are both numbers (others are left out rather than failing the
+    window)."""
+    t = np.asarray([_number(v) for v in y_true], dtype=np.float64)
+    p = np.asarray([_number(v) for v in y_pred], dtype=np.float64)
+    keep = ~(np.isnan(t) | np.isnan(p))
+    if not keep.all():
+        t, p = t[keep], p[keep]
     out: dict[str, float | None] = dict.fromkeys(REGRESSION)
     if t.size == 0:
         return out

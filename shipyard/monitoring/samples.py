@@ -215,6 +215,15 @@ class Side:
 
         return kind_of(logical_type(self.table.schema.field(column).type))
 
+    def has_values(self, column: str) -> bool:
+        """Whether the column holds any non-null value (an all-null one has no type to test)."""
+        if self.profile is not None:
+            return self.profile.columns[column].valid > 0
+        if self.frame is not None:
+            return bool(self.frame[column].notna().any())
+        array = self.table.column(column)
+        return bool(array.null_count < len(array))
+
     def sample(self, column: str, kind: str) -> Sample:
         """The column as a sample of ``kind`` (``numeric`` or ``categorical``)."""
         if self.profile is not None:
@@ -250,10 +259,11 @@ def _read_file(path: Path, what: str) -> Any:
 
 
 def numeric_sample(values: np.ndarray, *, sorted_already: bool = False) -> NumericSample:
-    """A sample of raw numbers (NaNs dropped; sorted later, only if a test needs the order)."""
+    """A sample of raw numbers (NaNs and infinities dropped: one infinite value would make
+    every distance and the mean infinite or NaN; sorted later, only if a test needs the order)."""
     x = np.asarray(values, dtype=np.float64)
-    nan = np.isnan(x)
-    finite = x[~nan] if nan.any() else x.copy()
+    bad = ~np.isfinite(x)
+    finite = x[~bad] if bad.any() else x.copy()
     n = int(finite.size)
     mean = float(finite.mean()) if n else math.nan
     std = float(finite.std()) if n else math.nan
@@ -320,12 +330,20 @@ def _from_profile(col: ColumnProfile, kind: str, what: str) -> Sample:
         levels = col.quantiles.levels
         items = np.concatenate(levels) if levels else np.empty(0)
         weights = np.concatenate([np.full(lv.size, 2.0**h) for h, lv in enumerate(levels)])
+        finite = np.isfinite(items)
+        items, weights = items[finite], weights[finite]
         order = np.argsort(items, kind="stable")
+        items, weights = items[order], weights[order]
         valid = col.valid
+        mean = col.mean if valid else math.nan
         std = math.sqrt(col.m2 / valid) if valid else math.nan
-        return NumericSample(
-            items[order], weights[order], valid, col.mean if valid else math.nan, std, exact=False
-        )
+        if valid and not (math.isfinite(mean) and math.isfinite(std)) and items.size:
+            # Infinite values in the profiled column: the finite sketch's moments instead.
+            mean = float(np.average(items, weights=weights))
+            std = math.sqrt(float(np.average((items - mean) ** 2, weights=weights)))
+        if valid and not items.size:
+            valid = 0  # only infinite values: nothing to compare
+        return NumericSample(items, weights, valid, mean, std, exact=False)
     if col.frequent is None:
         raise InvalidInput(
             f"column {col.name!r} of the {what} profile is {col.type}; its values were not "

@@ -40,8 +40,11 @@ class MonitorScheduler:
             try:
                 run_monitor(self.ws, m.name, now_ms=now)
                 ran.append(m.name)
-            except ShipyardError as exc:  # a monitor without a log yet, say
-                logger.warning("monitor %s: %s", m.name, exc.message)
+            except Exception as exc:  # a monitor without a log yet, say: the others still run
+                if isinstance(exc, ShipyardError):
+                    logger.warning("monitor %s: %s", m.name, exc.message)
+                else:
+                    logger.exception("monitor %s failed", m.name)
                 # Tried: the next try waits the monitor's interval, not the next poll.
                 with contextlib.suppress(ShipyardError):
                     self.ws.monitors.update_monitor(m.name, last_run_time=now)

@@ -67,3 +67,18 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
         message = sy.fails(*args)
         assert needle in message
         assert len(message.strip().splitlines()) == 1, message
+
+
+def test_a_definitions_file_that_fails_is_the_users_error_not_an_internal_one(
+    tmp_path: Path,
+) -> None:
+    sy = Shipyard(tmp_path / "home")
+    (tmp_path / "syntax.py").write_text("x = (\n")
+    (tmp_path / "boom.py").write_text("raise RuntimeError('boom')\n")
+    line = sy.fails("features", "apply", str(tmp_path / "syntax.py"))
+    assert line.startswith("Error: can't load ")
+    assert "SyntaxError" in line
+    assert "Fix the file" in line
+    line = sy.fails("features", "apply", str(tmp_path / "boom.py"))
+    assert "RuntimeError: boom" in line
+    assert "Internal error" not in line

@@ -94,6 +94,12 @@ def test_bad_definitions_say_what_to_fix(generated: Generated) -> None:
             "v", entities=["e"], features=[Field("x")], source=FileSource("a.parquet"),
             ttl=timedelta(seconds=-1),
         )  # fmt: skip
+    for ttl in (float("nan"), float("inf")):
+        with pytest.raises(InvalidInput, match="finite"):  # not a crash when training
+            FeatureView(
+                "v", entities=["e"], features=[Field("x")], source=FileSource("a.parquet"),
+                ttl=ttl,
+            )  # fmt: skip
 
 
 def test_concurrent_apply_conflicts(fs: FeatureStore, generated: Generated) -> None:

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from shipyard.data import Datasets
-from shipyard.features import DatasetSource, FeatureStore, FeatureView, Field
+from shipyard.errors import InvalidInput
+from shipyard.features import DatasetSource, FeatureStore, FeatureView, Field, FileSource
 from shipyard.features.online import RedisOnlineStore, SqliteOnlineStore
 from shipyard.workspace import Workspace
 from tests.features.conftest import TTL, Generated, customer, definitions, reference
@@ -137,6 +140,27 @@ def test_materialize_range_and_times(fs: FeatureStore, generated: Generated) -> 
         fs.materialize(end="yesterday")
     with pytest.raises(Exception, match="either --incremental or --start"):
         fs.materialize(start=start, incremental=True)
+    before = fs.meta.materializations("customer_stats")
+    with pytest.raises(InvalidInput, match=r"starts .* after it ends"):
+        fs.materialize(["customer_stats"], start=end, end=start)
+    assert fs.meta.materializations("customer_stats") == before  # nothing recorded
+
+
+def test_entity_columns_named_like_features_are_refused(
+    fs: FeatureStore, generated: Generated
+) -> None:
+    """An entity column with a feature's name would come back twice (which one is the
+    feature?); the error names the fix."""
+    fs.apply(definitions(generated.path))
+    at = max(r["ts"] for r in generated.rows)
+    entity = pd.DataFrame({"customer_id": [1], "event_timestamp": [at], "spend": [1.0]})
+    with pytest.raises(InvalidInput, match=r"already have column\(s\) \['spend'\]"):
+        fs.get_training_set(entity, "churn")
+    full = fs.get_training_set(entity, "churn", full_feature_names=True).to_pandas()
+    assert list(full.columns) == [
+        "customer_id", "event_timestamp", "spend", "customer_stats__spend",
+        "customer_stats__orders", "customer_stats__tier",
+    ]  # fmt: skip
 
 
 def test_on_demand_functions_see_training_dtypes_online(
@@ -215,3 +239,40 @@ def test_materialize_reports_progress(fs: FeatureStore, generated: Generated) ->
     assert calls[0] == ("customer_stats", 0, m.num_rows)
     assert calls[-1] == ("customer_stats", m.num_rows, m.num_rows)
     assert [done for _, done, _ in calls] == sorted(done for _, done, _ in calls)
+
+
+def test_on_demand_training_sets_keep_every_entity_column(
+    fs: FeatureStore, generated: Generated, tmp_path: Path
+) -> None:
+    """Only the on-demand inputs nobody asked for are dropped; an entity column such as
+    pandas' ``__index_level_0__`` comes back as given."""
+    fs.apply(str(write_defs(tmp_path, generated.path)))
+    at = max(r["ts"] for r in generated.rows)
+    entity = pd.DataFrame(
+        {"customer_id": [1, 2], "event_timestamp": [at] * 2, "basket": [10.0] * 2,
+         "__label__": [0, 1]}
+    )  # fmt: skip
+    out = fs.get_training_set(entity, ["basket:basket_share"]).to_pandas()
+    assert list(out.columns) == [
+        "customer_id", "event_timestamp", "basket", "__label__", "basket_share",
+    ]  # fmt: skip
+    assert list(out["__label__"]) == [0, 1]
+
+
+def test_an_infinite_feature_value_does_not_break_online_reads(
+    fs: FeatureStore, tmp_path: Path
+) -> None:
+    """JSON has no infinity: stored as is, one such value made every online read of a batch
+    with that entity fail to decode. It is served as null, like NaN."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    path = tmp_path / "spend.parquet"
+    rows = [{"customer_id": 1, "ts": t0, "spend": float("inf")},
+            {"customer_id": 2, "ts": t0, "spend": 2.0},
+            {"customer_id": 3, "ts": t0, "spend": float("-inf")}]  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    view = FeatureView("spend", entities=[customer], features=[Field("spend")],
+                       source=FileSource(str(path), event_time="ts"))  # fmt: skip
+    fs.apply([customer, view])
+    fs.materialize(end=t0)
+    online = fs.get_online_features(["spend:spend"], [{"customer_id": i} for i in (1, 2, 3)])
+    assert online.to_dict() == {"customer_id": [1, 2, 3], "spend": [None, 2.0, None]}

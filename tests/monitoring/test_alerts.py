@@ -28,7 +28,7 @@ def monitor(workspace: Workspace) -> str:
     write_requests(workspace, "ep", _requests(rng, 0, 300))
     monitors.create_monitor(
         workspace, "m", endpoint="ep", reference={"window": {"start": 0, "end": T0 + 300}},
-        window={"rows": 100}, model="churn", deployment="churn-prod",
+        window={"rows": 100}, model="churn", deployment="churn-prod", task="classification",
     )  # fmt: skip
     return "m"
 
@@ -120,6 +120,34 @@ def test_acknowledge_and_bad_rules(workspace: Workspace, monitor: str) -> None:
     with pytest.raises(NotFound):
         alerts.create_rule(workspace, "bad", monitor="nope", metric="x", operator=">",
                            threshold=1)  # fmt: skip
+
+
+def test_rules_on_metrics_no_window_computes_are_refused(
+    workspace: Workspace, monitor: str
+) -> None:
+    """A typo or a metric the monitor's task never computes would make a rule that can never
+    fire; the error says which metrics exist."""
+    for metric, match in (
+        ("accuarcy", "unknown metric 'accuarcy'.*drift_share"),
+        ("rmse", "not computed for a classification monitor.*accuracy"),
+        ("drift:", "unknown metric"),
+        ("rows[region=eu]", "unknown metric"),
+    ):
+        with pytest.raises(InvalidInput, match=match):
+            alerts.create_rule(workspace, "bad", monitor=monitor, metric=metric, operator=">",
+                               threshold=1.0)  # fmt: skip
+    for metric in ("rows", "latency_p95_ms", "drift:x", "f1[region=eu]", "roc_auc"):
+        alerts.create_rule(workspace, f"ok-{metric}", monitor=monitor, metric=metric,
+                           operator=">", threshold=1.0)  # fmt: skip
+    rng = np.random.default_rng(3)
+    write_requests(workspace, "ep2", _requests(rng, 0, 200))
+    monitors.create_monitor(
+        workspace, "no-task", endpoint="ep2", reference={"window": {"start": 0, "end": T0 + 100}},
+        window={"rows": 100},
+    )  # fmt: skip
+    with pytest.raises(InvalidInput, match=r"has no task.*--task"):
+        alerts.create_rule(workspace, "acc", monitor="no-task", metric="accuracy", operator="<",
+                           threshold=0.8)  # fmt: skip
 
 
 @pytest.fixture

@@ -275,3 +275,24 @@ def test_numeric_columns_with_few_values_are_compared_by_frequency() -> None:
     )
     big = compare(pd.concat([ref] * 4), pd.concat([cur] * 4))
     assert [c.test for c in big.columns] == ["jensenshannon", "jensenshannon"]
+
+
+def test_infinite_values_do_not_hide_drift() -> None:
+    """An infinite value is not an observation (like NaN): it must not turn the distance into
+    NaN, which reads as "no drift" however far the rest moved."""
+    rng = np.random.default_rng(21)
+    ref = pd.DataFrame({"a": np.r_[rng.normal(size=2999), -np.inf]})
+    cur = pd.DataFrame({"a": np.r_[rng.normal(loc=1.0, size=2999), np.inf]})
+    raw = compare(ref, cur).column("a")
+    assert raw.test == "wasserstein"
+    assert raw.drifted
+    assert raw.statistic is not None
+    assert math.isfinite(raw.statistic)
+    assert raw.n_reference == raw.n_current == 2999
+    with np.errstate(invalid="ignore"):  # the profile's moments see the infinity
+        profile = Profile.from_batches(pa.Table.from_pandas(ref).to_batches())
+    stored = compare(profile, cur).column("a")
+    assert stored.drifted
+    assert stored.statistic == pytest.approx(raw.statistic, rel=0.05)
+    stable = compare(profile, pd.DataFrame({"a": rng.normal(size=3000)})).column("a")
+    assert not stable.drifted

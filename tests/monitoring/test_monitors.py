@@ -4,6 +4,7 @@ performance from feedback equal to scikit-learn's, and the store on PostgreSQL."
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -374,3 +375,86 @@ def test_the_store_on_postgresql(postgres_uri: str, tmp_path) -> None:  # type: 
         assert ws.monitors.list_monitors() == []
     finally:
         ws.close()
+
+
+def test_a_window_of_only_negatives_scores_the_positive_class_as_sklearn() -> None:
+    """A small or imbalanced window whose labels and predictions are all 0 still scores class
+    1 (the class a 1-D score is the probability of), as scikit-learn does with labels=[0, 1]."""
+    from shipyard.monitoring.performance import classification
+
+    score = np.array([0.1, 0.2, 0.05, 0.3])
+    for negative in (0, False, 0.0):
+        out = classification([negative] * 4, [negative] * 4, score)
+        assert out["log_loss"] == pytest.approx(skm.log_loss([0] * 4, score, labels=[0, 1]))
+        assert out["precision"] == out["recall"] == out["f1"] == 0.0
+        assert out["accuracy"] == 1.0
+    only_no = classification(["no", "no"], ["no", "no"], np.array([0.1, 0.2]))
+    assert only_no["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.8])))
+
+
+def test_time_windows_must_be_finite(workspace: Workspace) -> None:
+    for bad in (math.nan, math.inf, True, 0.0001):  # 0.0001 s would be a 0 ms window
+        with pytest.raises(InvalidInput, match="window seconds"):
+            monitors.create_monitor(
+                workspace, "w", endpoint="ep", reference={"window": {"start": 0, "end": 1}},
+                window={"seconds": bad},
+            )  # fmt: skip
+    with pytest.raises(InvalidInput, match="window rows"):
+        monitors.create_monitor(
+            workspace, "w", endpoint="ep", reference={"window": {"start": 0, "end": 1}},
+            window={"rows": True},
+        )  # fmt: skip
+
+
+def test_a_label_that_is_not_a_number_does_not_wedge_a_regression_monitor(
+    workspace: Workspace,
+) -> None:
+    """Feedback labels are any JSON; one ``"n/a"`` must not fail the window on every run (the
+    watermark would never move again): the rows without a numeric label are left out."""
+    rng = np.random.default_rng(12)
+    reqs: list[dict[str, Any]] = [
+        {"id": f"g{i}", "ts": T0 + i, "features": {"x": float(rng.normal())},
+         "prediction": float(rng.normal())} for i in range(300)
+    ]  # fmt: skip
+    write_requests(workspace, "reg", reqs[:100])
+    monitors.create_monitor(
+        workspace, "r", endpoint="reg", reference={"window": {"start": 0, "end": T0 + 100}},
+        window={"rows": 200}, task="regression",
+    )  # fmt: skip
+    write_requests(workspace, "reg", reqs[100:])
+    truth = {r["id"]: r["prediction"] + float(rng.normal(0, 0.5)) for r in reqs[100:]}
+    bad = {"g100": "n/a", "g101": [1.0, 2.0], "g102": {"y": 1}}
+    write_feedback(workspace, "reg", [*truth.items(), *bad.items()])
+    [result] = monitors.run_monitor(workspace, "r").results
+    kept = [r for r in reqs[100:] if r["id"] not in bad]
+    y, pred = [truth[r["id"]] for r in kept], [r["prediction"] for r in kept]
+    assert result.metrics["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, pred)))
+    assert result.metrics["r2"] == pytest.approx(skm.r2_score(y, pred))
+    assert workspace.monitors.get_monitor("r").watermark == result.window_end
+
+
+def test_a_monitor_that_fails_unexpectedly_does_not_stop_the_others(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(13)
+    write_requests(workspace, "ep", _requests(rng, 0, 300))
+    for name in ("a-broken", "b-fine"):
+        monitors.create_monitor(
+            workspace, name, endpoint="ep", reference={"window": {"start": 0, "end": T0 + 100}},
+            window={"rows": 100}, interval_s=60,
+        )  # fmt: skip
+    real = monitors.run_monitor
+
+    def run(ws: Workspace, name: str, **kwargs: Any) -> Any:
+        if name == "a-broken":
+            raise ValueError("a bug in one monitor")
+        return real(ws, name, **kwargs)
+
+    monkeypatch.setattr(monitors, "run_monitor", run)
+    sched = MonitorScheduler(workspace)
+    with caplog.at_level("ERROR", logger="shipyard.monitoring.scheduler"):
+        assert sched.tick(T0 + 10_000) == ["b-fine"]
+    assert len(workspace.monitors.list_results("b-fine")) == 2
+    assert any("a-broken" in r.getMessage() for r in caplog.records)
+    assert workspace.monitors.get_monitor("a-broken").last_run_time == T0 + 10_000
+    assert sched.tick(T0 + 20_000) == []  # the broken one waits its interval too
