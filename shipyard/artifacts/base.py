@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from shipyard.artifacts.paths import clean_path
 from shipyard.entities import ArtifactInfo
+from shipyard.errors import InvalidArtifactPath
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -117,7 +119,10 @@ class ArtifactRepository(ABC):
         """Copy a file or a folder to ``dest`` (a folder, created if missing); returns the copy.
 
         Each file is written to a temporary name and renamed, so a crash leaves no partial file.
+        Every listed path is checked again, so a listing (from a server, say) naming a file
+        outside folder ``path`` cannot write outside ``dest``.
         """
+        path = clean_path(path, allow_root=True)
         dest.mkdir(parents=True, exist_ok=True)
         children = self.list(owner, path)
         if not children:
@@ -128,21 +133,31 @@ class ArtifactRepository(ABC):
         stack = list(children)
         while stack:
             item = stack.pop()
-            rel = item.path[len(path) :].lstrip("/") if path else item.path
+            item_path = clean_path(item.path)
+            if path and not item_path.startswith(f"{path}/"):
+                raise InvalidArtifactPath(
+                    f"the listing of folder {path!r} of {owner} names {item.path!r}, which is "
+                    "not inside it; the artifact store answered wrongly, nothing more was copied."
+                )
+            rel = item_path[len(path) + 1 :] if path else item_path
             if item.is_dir:
-                stack.extend(self.list(owner, item.path))
+                stack.extend(self.list(owner, item_path))
             else:
-                self._download_file(owner, item.path, root / rel)
+                self._download_file(owner, item_path, root / rel)
         root.mkdir(parents=True, exist_ok=True)
         return root
 
     def _download_file(self, owner: str, path: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.part")
-        with self.open(owner, path) as src, open(tmp, "wb") as out:
-            while chunk := src.read(CHUNK_SIZE):
-                out.write(chunk)
-        tmp.replace(target)
+        try:
+            with self.open(owner, path) as src, open(tmp, "wb") as out:
+                while chunk := src.read(CHUNK_SIZE):
+                    out.write(chunk)
+            tmp.replace(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

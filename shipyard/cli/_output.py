@@ -16,11 +16,13 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from shipyard.entities import to_json
+from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,6 +50,26 @@ def json_option(f: F) -> F:
 def emit_json(value: Any) -> None:
     """Print ``value`` (entities allowed) as one strict JSON document on stdout."""
     click.echo(json.dumps(to_json(value), indent=2, allow_nan=False, ensure_ascii=False))
+
+
+def write_file(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to a file the user named (``--output``, ``--html``); a failure is one
+    readable error rather than a traceback."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"can't write {os.fspath(path)}: {exc.strerror or exc}. Check that its folder exists "
+            "and is writable, or choose another path."
+        ) from None
+
+
+def read_file(path: str | os.PathLike[str]) -> str:
+    """The UTF-8 text of a file the user named; a failure is one readable error."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"can't read {os.fspath(path)}: {exc}.") from None
 
 
 def is_terminal(stream: object) -> bool:

@@ -23,8 +23,10 @@ from shipyard.cli._output import (
     note,
     print_fields,
     print_table,
+    read_file,
     table,
     truncate,
+    write_file,
 )
 
 if TYPE_CHECKING:
@@ -239,14 +241,14 @@ def validate(
 
     schema = None
     if schema_file is not None:
-        schema = load_schema(schema_file.read_text(encoding="utf-8"), str(schema_file))
+        schema = load_schema(read_file(schema_file), str(schema_file))
     report = _service(state).validate(
         name, file, version=version, environment=environment, schema=schema
     )
     if html_out is not None:
         from shipyard.data.report import validation_html
 
-        html_out.write_text(validation_html(report, f"Validation of {file.name}"), encoding="utf-8")
+        write_file(html_out, validation_html(report, f"Validation of {file.name}"))
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -300,7 +302,7 @@ def profile(
         if html_out is not None:
             from shipyard.data.report import profile_diff_html
 
-            html_out.write_text(profile_diff_html(result, f"Skew of {file.name}"), encoding="utf-8")
+            write_file(html_out, profile_diff_html(result, f"Skew of {file.name}"))
         if as_json:
             emit_json(result.to_dict())
             return

@@ -33,6 +33,7 @@ from shipyard.cli._output import (
     summarize,
     table,
     truncate,
+    write_file,
 )
 from shipyard.errors import ApprovalRequired
 
@@ -654,7 +655,7 @@ def card(state: CliState, model: str, fmt: str, output: str | None, as_json: boo
     if output is None:
         click.echo(text, nl=False)
         return
-    Path(output).write_text(text, encoding="utf-8")
+    write_file(output, text)
     v = the_card.version
     click.echo(f"Wrote the {fmt} card of {v.name!r} version {v.version} to {output}.")
 

@@ -152,8 +152,13 @@ def validate(
                                 f"column {name!r} is missing")
                     )  # fmt: skip
                     continue
-                found = logical_type(batch.schema.field(name).type)
-                if found != col.type and (found, col.type) not in _COMPATIBLE:
+                arrow_type = batch.schema.field(name).type
+                found = logical_type(arrow_type)
+                if (
+                    not _is_null_type(arrow_type)  # no values at all: only the null checks apply
+                    and found != col.type
+                    and (found, col.type) not in _COMPATIBLE
+                ):
                     anomalies.append(
                         Anomaly(name, "type_mismatch", "error", 0, 1.0,
                                 f"column {name!r} is {found}, the schema says {col.type}")
@@ -196,6 +201,12 @@ def validate(
     return ValidationReport(num_rows, environment, anomalies)
 
 
+def _is_null_type(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_null(arrow_type))
+
+
 def _message(kind: str, name: str, count: int, col: ColumnSchema) -> str:
     if kind == "null_values":
         return f"column {name!r} has {count} null(s) but is not nullable"
@@ -209,7 +220,7 @@ def _message(kind: str, name: str, count: int, col: ColumnSchema) -> str:
 def _duplicates(name: str, column: Any, num_rows: int) -> list[Anomaly]:
     import pyarrow.compute as pc
 
-    counted = pc.value_counts(column)
+    counted = pc.value_counts(pc.drop_null(column))  # nulls are not values: several are fine
     counts = counted.field("counts").to_numpy()
     dup = np.flatnonzero(counts > 1)
     if not dup.size:

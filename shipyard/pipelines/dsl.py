@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, ShipyardError
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.[]")
 _local = threading.local()
@@ -356,6 +356,13 @@ class Pipeline:
         _local.graph = graph
         try:
             self.fn(**bound)
+        except ShipyardError:
+            raise
+        except Exception as exc:  # the user's body: one readable error, the original chained
+            raise InvalidInput(
+                f"pipeline {self.name!r} could not be built: its body raised "
+                f"{type(exc).__name__}: {exc}. Fix the @pipeline function and run it again."
+            ) from exc
         finally:
             _local.graph = previous
         if not graph.nodes:
@@ -505,6 +512,16 @@ def _load_file(path: Path) -> Any:
     return module
 
 
+def _load_error(target: str, exc: Exception) -> ShipyardError:
+    """The error for a pipeline file or module whose own code failed while it was loaded."""
+    if isinstance(exc, ShipyardError):
+        return exc
+    return InvalidInput(
+        f"can't load {target}: running it raised {type(exc).__name__}: {exc}. Fix the file and "
+        "run again (SHIPYARD_DEBUG=1 shows the traceback)."
+    )
+
+
 def load_pipeline(reference: str) -> Pipeline:
     """The pipeline a reference names: ``package.module:name`` or ``path/to/file.py:name``."""
     target, sep, attr = reference.rpartition(":")
@@ -517,7 +534,10 @@ def load_pipeline(reference: str) -> Pipeline:
         path = Path(target)
         if not path.is_file():
             raise InvalidInput(f"{target} does not exist; give the path of a Python file.")
-        module = _load_file(path)
+        try:
+            module = _load_file(path)
+        except Exception as exc:
+            raise _load_error(target, exc) from exc
     else:
         try:
             module = importlib.import_module(target)
@@ -525,6 +545,8 @@ def load_pipeline(reference: str) -> Pipeline:
             raise InvalidInput(
                 f"can't import module {target!r} ({exc}); check the name, or give a file path."
             ) from None
+        except Exception as exc:
+            raise _load_error(target, exc) from exc
     value: Any = module
     for part in attr.split("."):
         value = getattr(value, part, None)

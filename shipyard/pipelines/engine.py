@@ -244,8 +244,9 @@ class Engine:
         self._submit(state)
 
     def _reusable(self, name: str, components: dict[str, Any]) -> StepRun | None:
-        """The resumed run's successful execution of this step, if its parameters are the same
-        (its code and the code downstream may have changed: that is what resuming is for)."""
+        """The resumed run's successful execution of this step, if its parameters and inputs are
+        the same (its code and the code downstream may have changed: that is what resuming is
+        for; an upstream step that ran again with a different output makes this one run again)."""
         if self.resume is None:
             return None
         try:
@@ -254,7 +255,7 @@ class Engine:
             return None
         if earlier.status != StepStatus.SUCCEEDED or earlier.output is None:
             return None
-        if earlier.cache_components.get("params") != components.get("params"):
+        if any(earlier.cache_components.get(c) != components.get(c) for c in ("params", "inputs")):
             return None
         return earlier
 
@@ -389,7 +390,7 @@ class Engine:
         for arg, value in node.arguments.items():
             refs = list(refs_in(value))
             if not refs:
-                params[arg] = fingerprint.value_hash(_jsonable(value))
+                params[arg] = fingerprint.value_hash(value)
                 continue
             digests = resolve(value, lambda r: self._digest_of(r))
             inputs[arg] = (

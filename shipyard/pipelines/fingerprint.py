@@ -4,7 +4,7 @@ A step's key is the sha256 of these components (kept with the step run, so ``shi
 cache why`` can say which one changed):
 
 * ``code``: the step function's source, plus the source of every local function or class it
-  refers to (recursively) and of every local module it uses, plus the simple constants it reads
+  refers to (recursively) and of every local module it uses, plus the constants it reads
   (local = not the standard library, not an installed package);
 * ``params``: each literal argument (a pipeline parameter, a constant);
 * ``inputs``: the content digest of each upstream output it takes;
@@ -88,7 +88,18 @@ def _is_local(obj: Any) -> bool:
     module = sys.modules.get(getattr(obj, "__module__", "") or "")
     if module is None or module.__name__.startswith("shipyard."):
         return False
+    if _is_interactive(module):
+        return True
     return _is_local_file(getattr(module, "__file__", None))
+
+
+def _is_interactive(module: types.ModuleType | None) -> bool:
+    """A notebook's or REPL's ``__main__``: user code without a file, redefined cell by cell."""
+    return (
+        module is not None
+        and module.__name__ == "__main__"
+        and not getattr(module, "__file__", None)
+    )
 
 
 def _file_hash(path: str) -> str:
@@ -119,7 +130,14 @@ def _source(obj: Any) -> str:
         return inspect.getsource(obj)
     except (OSError, TypeError):
         code = getattr(obj, "__code__", None)
-        return repr(code.co_code) if code is not None else repr(obj)
+        return _code_text(code) if code is not None else repr(obj)
+
+
+def _code_text(code: types.CodeType) -> str:
+    """A function's compiled code as stable text (no source to read): its bytecode, names and
+    constants, nested functions included (their reprs hold memory addresses)."""
+    consts = [_code_text(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts]
+    return repr((code.co_code.hex(), code.co_names, consts))
 
 
 def _distributions() -> dict[str, list[str]]:
@@ -132,9 +150,11 @@ def _distributions() -> dict[str, list[str]]:
 def code_fingerprint(fn: Callable[..., Any]) -> tuple[str, dict[str, str], dict[str, str]]:
     """``(code hash, {object or module: hash}, {distribution: version})`` of a step function.
 
-    Computed once per function and process."""
+    Computed once per function and process, except for a notebook's functions, whose helpers
+    and constants can be redefined while the function object stays the same."""
+    interactive = _is_interactive(sys.modules.get(getattr(fn, "__module__", "") or ""))
     with _lock:
-        cached = _code_cache.get(fn)
+        cached = None if interactive else _code_cache.get(fn)
     if cached is not None:
         return cached
     parts: dict[str, str] = {}
@@ -178,6 +198,9 @@ def code_fingerprint(fn: Callable[..., Any]) -> tuple[str, dict[str, str], dict[
                 and all(isinstance(v, _SIMPLE) for v in target)
             ):
                 parts[f"constant {name}"] = sha256(repr(target))
+            elif isinstance(target, dict | list | tuple | set | frozenset):  # a config table
+                items = sorted(target, key=repr) if isinstance(target, set | frozenset) else target
+                parts[f"constant {name}"] = value_hash(items)
 
     visit(fn, f"{fn.__module__}.{fn.__qualname__}")
     closure = getattr(fn, "__closure__", None) or ()
@@ -196,8 +219,9 @@ def code_fingerprint(fn: Callable[..., Any]) -> tuple[str, dict[str, str], dict[
                 continue
     code_hash = sha256(json.dumps(parts, sort_keys=True))
     result = (code_hash, parts, env)
-    with _lock:
-        _code_cache[fn] = result
+    if not interactive:
+        with _lock:
+            _code_cache[fn] = result
     return result
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import threading
 import time
 from datetime import datetime, timedelta
@@ -146,8 +147,8 @@ def add_schedule(
         kind, spec = ScheduleKind.CRON, cron.strip()
         parse_cron(spec)
     elif every_s is not None:
-        if every_s <= 0:
-            raise InvalidInput("--every must be a positive number of seconds.")
+        if not math.isfinite(every_s) or every_s <= 0:
+            raise InvalidInput(f"--every must be a positive number of seconds, not {every_s}.")
         kind, spec = ScheduleKind.INTERVAL, repr(float(every_s))
     else:
         if on not in {e.value for e in TriggerEvent}:

@@ -50,7 +50,7 @@ def parse_model_uri(uri: str) -> ModelUri:
             f"Model URI {uri!r} is malformed; write {URI_FORMS}. (Logged models, "
             "models:/m-<id>, are not registry versions.)"
         )
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():
         version = int(ref)
         if version < 1:
             raise InvalidInput(f"Model URI {uri!r} names version {ref}; versions start at 1.")

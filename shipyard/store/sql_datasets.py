@@ -58,9 +58,14 @@ def dataset_name(value: object) -> str:
 
 
 def _version_number(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= validation.INT64_MAX
+    ):
         raise errors.InvalidInput(
-            f"dataset version {value!r} is not a positive integer; versions are numbered 1, 2, ..."
+            f"dataset version {value!r} is not a version number; versions are numbered 1, 2, "
+            "... (at most 2**63 - 1)."
         )
     return value
 

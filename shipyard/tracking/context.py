@@ -14,6 +14,7 @@ import subprocess
 import sys
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 USER_TAG = "mlflow.user"
 SOURCE_NAME_TAG = "mlflow.source.name"
@@ -74,8 +75,17 @@ def git_tags(path: str | None) -> dict[str, str]:
         tags[GIT_BRANCH_TAG] = branch
     remote = _git(["config", "--get", "remote.origin.url"], cwd)
     if remote:
-        tags[GIT_REPO_TAG] = remote
+        tags[GIT_REPO_TAG] = _without_credentials(remote)
     return tags
+
+
+def _without_credentials(url: str) -> str:
+    """A remote URL without the user and password (or token) some clones embed in it."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return url  # ssh (``git@host:org/repo``) names a user, never a secret
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def run_context_tags() -> dict[str, str]:

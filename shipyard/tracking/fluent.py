@@ -28,7 +28,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import InvalidState
 from shipyard.tracking import context
-from shipyard.tracking.client import Client
+from shipyard.tracking.client import Client, _run_status
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -212,11 +212,16 @@ def start_run(
     global _last_run_id
     client = get_client()
     with _lock:
-        if _run_stack and not nested and run_id is None:
+        if _run_stack and not nested:
             active = _run_stack[-1]
             raise InvalidState(
                 f"Run {active.run_id} ({active.info.run_name}) is already active. End it with "
                 "shipyard.end_run(), or pass nested=True to start a child run."
+            )
+        if run_id is not None and any(r.run_id == run_id for r in _run_stack):
+            raise InvalidState(
+                f"Run {run_id} is already active in this process; log to it as it is, or end "
+                "it with shipyard.end_run() before resuming it."
             )
         parent = _run_stack[-1].run_id if (_run_stack and nested) else None
         if run_id is not None:
@@ -253,6 +258,7 @@ def start_run(
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
     """End the active run (flushing its metrics). Does nothing when no run is active."""
+    status = _run_status(status)  # an invalid status leaves the run active
     with _lock:
         if not _run_stack:
             return

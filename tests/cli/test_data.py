@@ -125,3 +125,33 @@ def test_errors_are_one_line(shipyard: Shipyard, tmp_path: Path) -> None:
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("a,b\n1,2\n3,4,5\n", encoding="utf-8")
     assert "different number of fields" in shipyard.fails("data", "add", "x", str(ragged))
+
+
+def test_an_unwritable_report_or_unreadable_schema_is_one_error_line(
+    shipyard: Shipyard, tmp_path: Path
+) -> None:
+    table = tmp_path / "small.csv"
+    table.write_text("a,b\n1,x\n2,y\n")
+    shipyard("data", "add", "small", str(table))
+    missing = tmp_path / "no-such-folder" / "report.html"
+    line = shipyard.fails("data", "validate", "small", str(table), "--html", str(missing))
+    assert line.startswith("Error: can't write ")
+    line = shipyard.fails("data", "profile", "small", "--file", str(table), "--html", str(missing))
+    assert line.startswith("Error: can't write ")
+    schema = tmp_path / "schema.yaml"
+    schema.write_bytes(b"\xff\xfe not utf-8")
+    line = shipyard.fails("data", "validate", "small", str(table), "--schema", str(schema))
+    assert line.startswith(f"Error: can't read {schema}")
+
+
+def test_a_version_number_past_the_database_range_is_one_error_line(
+    shipyard: Shipyard, tmp_path: Path
+) -> None:
+    table = tmp_path / "small.csv"
+    table.write_text("a\n1\n2\n")
+    shipyard("data", "add", "small", str(table))
+    huge = str(2**64)
+    line = shipyard.fails("data", "show", "small", "--version", huge)
+    assert line.startswith(f"Error: dataset version {huge} is not a version number")
+    line = shipyard.fails("data", "diff", "small", "1", huge)
+    assert line.startswith(f"Error: dataset version {huge} is not a version number")

@@ -346,3 +346,12 @@ def test_damaged_package_is_refused_before_anything_is_stored(
     assert shipyard.json("models", "list")["models"] == []
     runs = shipyard.json("runs", "list")["runs"]
     assert {r["info"]["run_id"] for r in runs} == {seeded.run_a, seeded.run_b, seeded.run_c}
+
+
+def test_a_card_written_into_a_missing_folder_is_one_error_line(
+    shipyard: Shipyard, tmp_path: Path
+) -> None:
+    shipyard("models", "register", str(_package(tmp_path)), "tree")
+    target = tmp_path / "no-such-folder" / "card.md"
+    line = shipyard.fails("models", "card", "tree/1", "-o", str(target))
+    assert line.startswith(f"Error: can't write {target}")

@@ -112,3 +112,27 @@ def test_schedules_add_list_fire_and_delete(shipyard: Shipyard) -> None:
     assert runs[0]["trigger"]["schedule"] == "tick"
     shipyard("pipelines", "schedule", "delete", "tick")
     assert shipyard.json("pipelines", "schedule", "list")["schedules"] == []
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("def broken(:\n", "SyntaxError"),
+        ("raise RuntimeError('boom at import')\n", "RuntimeError: boom at import"),
+        (
+            "from shipyard.pipelines import pipeline\n"
+            "@pipeline\n"
+            "def p():\n"
+            "    raise ValueError('body bug')\n",
+            "its body raised ValueError: body bug",
+        ),
+    ],
+)
+def test_a_pipeline_file_whose_own_code_fails_is_one_error_line_not_an_internal_error(
+    shipyard: Shipyard, tmp_path: Path, source: str, shown: str
+) -> None:
+    path = tmp_path / "user_pipeline.py"
+    path.write_text(source)
+    line = shipyard.fails("pipelines", "run", f"{path}:p")
+    assert line.startswith("Error: ")
+    assert shown in line

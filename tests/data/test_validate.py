@@ -99,3 +99,27 @@ def test_bad_files_give_clear_errors(
     datasets.register("wine", wine)
     with pytest.raises(errors.InvalidData, match=message):
         datasets.validate("wine", path)
+
+
+def test_a_column_with_no_values_is_checked_for_nulls_not_reported_as_another_type(
+    datasets: Datasets, tmp_path: Path
+) -> None:
+    (tmp_path / "train.csv").write_text("a,c\n1,5\n2,\n3,7\n")
+    datasets.register("sparse", tmp_path / "train.csv")
+    (tmp_path / "window.csv").write_text("a,c\n1,\n2,\n")  # c (nullable) is all empty here
+    assert datasets.validate("sparse", tmp_path / "window.csv").anomalies == []
+    (tmp_path / "empty_ids.csv").write_text("a,c\n,5\n,7\n")  # a (not nullable) is all empty
+    report = datasets.validate("sparse", tmp_path / "empty_ids.csv")
+    assert {(a.column, a.kind) for a in report.anomalies} == {("a", "null_values")}
+
+
+def test_a_unique_nullable_column_may_hold_several_nulls(datasets: Datasets) -> None:
+    import pandas as pd
+
+    schema = load_schema("columns: {code: {type: string, nullable: true, unique: true}}")
+    report = datasets.validate(
+        "unused", pd.DataFrame({"code": ["x", None, None, "y"]}), schema=schema
+    )
+    assert report.anomalies == []
+    report = datasets.validate("unused", pd.DataFrame({"code": ["x", None, "x"]}), schema=schema)
+    assert [(a.kind, a.count) for a in report.anomalies] == [("duplicate_values", 1)]

@@ -37,6 +37,15 @@ def test_cron_expressions() -> None:
             parse_cron(bad)
 
 
+@pytest.mark.parametrize("every_s", [0.0, -1.0, float("nan"), float("inf")])
+def test_an_interval_that_is_not_a_positive_finite_number_is_refused(
+    workspace: Workspace, every_s: float
+) -> None:
+    with pytest.raises(errors.InvalidInput, match="--every must be a positive number"):
+        add_schedule(workspace, "bad", FAN, every_s=every_s)
+    assert workspace.pipelines.list_schedules() == []
+
+
 def test_an_interval_schedule_fires_and_records_its_cause(workspace: Workspace) -> None:
     add_schedule(workspace, "often", FAN, every_s=0.2, params={"offset": 1})
     scheduler = Scheduler(workspace)

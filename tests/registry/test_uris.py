@@ -36,6 +36,8 @@ def test_model_uris(uri: str, expected: ModelUri) -> None:
         "models:/@champion",
         "models:/churn@",
         "models:/m-0123456789abcdef",
+        "models:/churn/\u00b2",  # a digit to str.isdigit, not to int()
+        "models:/churn/\u0661",
     ],
 )
 def test_malformed_model_uris(uri: str) -> None:

@@ -72,3 +72,27 @@ def test_deleted_experiment_cannot_be_activated() -> None:
     shipyard.delete_experiment(exp.experiment_id)
     with pytest.raises(InvalidState, match="restore"):
         shipyard.set_experiment("gone")
+
+
+def test_an_invalid_status_leaves_the_run_active_and_running() -> None:
+    from shipyard.errors import InvalidInput
+
+    run = shipyard.start_run(capture_environment=False)
+    with pytest.raises(InvalidInput, match="not valid"):
+        shipyard.end_run("bogus")
+    assert shipyard.active_run() is run
+    assert shipyard.get_run(run.run_id).info.status == "RUNNING"
+    shipyard.end_run("failed")
+    assert shipyard.active_run() is None
+    assert shipyard.get_run(run.run_id).info.status == "FAILED"
+
+
+def test_resuming_a_run_while_another_is_active_is_refused() -> None:
+    first = shipyard.start_run(capture_environment=False)
+    with pytest.raises(InvalidState, match="already active"):
+        shipyard.start_run(run_id=first.run_id)
+    with pytest.raises(InvalidState, match="already active in this process"):
+        shipyard.start_run(run_id=first.run_id, nested=True)
+    assert shipyard.active_run() is first
+    shipyard.end_run()
+    assert shipyard.active_run() is None
