@@ -664,6 +664,11 @@ class Deployments:
     ) -> DeploymentRecord:
         state = rec.paused_state if rec.state == State.PAUSED else rec.state
         where = f"canary step {rec.step + 1}" if state == State.CANARY else str(state)
+        served = (
+            f"all traffic to version {rec.stable_version}"
+            if rec.stable_version is not None
+            else "no version was deployed yet, so none serves traffic"
+        )
         return self._write(
             rec,
             state=State.ROLLED_BACK,
@@ -673,8 +678,7 @@ class Deployments:
             context={**rec.context, "last_signals": None},
             event=self._ev(
                 "rolled_back",
-                f"version {rec.candidate_version} rolled back during {where}: {why}; all "
-                f"traffic to version {rec.stable_version}",
+                f"version {rec.candidate_version} rolled back during {where}: {why}; {served}",
                 from_state=state,
                 version=rec.candidate_version,
                 evidence=evidence,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import InvalidData, InvalidInput, missing_extra
+from shipyard.errors import InvalidData, InvalidInput, ShipyardError, missing_extra
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,7 +75,7 @@ def batch_predict(
     if executor == "ray":
         results: Iterator[tuple[Any, pd.DataFrame, Any]] = _ray_map(model, chunks, ray_workers)
     else:
-        results = ((batch, chunk, model.predict(chunk)) for batch, chunk in chunks)
+        results = _local_map(model, chunks, str(source))
     done = 0
     writer = None
     try:
@@ -102,6 +102,27 @@ def batch_predict(
         writer.close()
     os.replace(tmp, target)
     return done
+
+
+def _local_map(
+    model: Any, chunks: Iterator[tuple[Any, pd.DataFrame]], source: str
+) -> Iterator[tuple[Any, pd.DataFrame, Any]]:
+    """Each chunk with the model's predictions. A model that raises on a chunk ends the run
+    with the rows it failed on (a signature mismatch keeps its own error)."""
+    start = 0
+    for batch, chunk in chunks:
+        try:
+            predictions = model.predict(chunk)
+        except ShipyardError:
+            raise
+        except Exception as exc:
+            raise InvalidData(
+                f"the model failed on rows {start}-{start + len(chunk) - 1} of {source} "
+                f"({type(exc).__name__}: {exc}); nothing was written. Check those rows, or the "
+                "model with shipyard.load_model(...).predict(...)."
+            ) from exc
+        start += len(chunk)
+        yield batch, chunk, predictions
 
 
 def _output_table(batch: Any, predictions: Any, keep: Sequence[str]) -> Any:

@@ -112,3 +112,19 @@ def test_status_events_zero_shows_no_timeline_rows(
     assert "applied" not in none.output
     bad = runner.invoke(cli, [*home, "deploy", "status", "churn-prod", "--events", "-1"], env=env)
     assert bad.exit_code == 2
+
+
+def test_rolling_back_a_first_version_in_gating_says_none_serves(
+    workspace: Workspace, deployments: Deployments
+) -> None:
+    register(workspace, {"auc": 0.80})
+    deployments.apply(policy())
+    rec = deployments.get("churn-prod")
+    workspace.deployments.update(
+        "churn-prod", rec.revision, {"state": "gating", "candidate_version": 1}
+    )
+    rec = deployments.rollback("churn-prod", reason="not yet")
+    assert (rec.state, rec.stable_version) == (State.ROLLED_BACK, None)
+    message = deployments.events("churn-prod")[-1].message
+    assert "none serves traffic" in message
+    assert "version None" not in message  # was: "all traffic to version None"

@@ -101,3 +101,25 @@ def test_kept_columns_keep_their_type_when_a_later_chunk_has_nulls(
     result = pq.read_table(out)
     assert result.column("id").null_count == len(frame) - 300
     assert result.column("id").to_pylist()[:300] == [7] * 300
+
+
+class _FailsOnNegative:
+    """Predicts the first column, and raises on a chunk holding a negative value."""
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        values = frame["x"].to_numpy()
+        if (values < 0).any():
+            raise ValueError("negative x")
+        return values * 2
+
+
+def test_a_model_that_fails_names_the_rows_and_writes_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shipyard.save_model(_FailsOnNegative(), folder, input_example=pd.DataFrame({"x": [1.0]}))
+    source = tmp_path / "in.parquet"
+    pd.DataFrame({"x": [1.0, 2.0, 3.0, -4.0, 5.0]}).to_parquet(source)
+    out = tmp_path / "out.parquet"
+    with pytest.raises(InvalidData, match=r"failed on rows 2-3 of .*in\.parquet \(ValueError: "):
+        shipyard.batch_predict(str(folder), source, out, chunk_rows=2)
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.parquet*"))
