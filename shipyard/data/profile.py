@@ -9,7 +9,8 @@ a training version's profile (:func:`diff_profiles`).
 
 Column kinds: ``numeric`` (integers, floats, decimals, and timestamps/dates as their integer
 value), ``categorical`` (strings, booleans, dictionary-encoded columns) and ``other`` (counted
-only). NaN counts as a null.
+only). NaN and infinite values count as nulls (``infinite`` counts the latter apart), so the
+moments, quantiles and histograms stay finite.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def kind_of(logical: str) -> str:
 
 
 def numeric_values(array: Any) -> np.ndarray:
-    """The non-null, non-NaN values of an Arrow array as float64."""
+    """The non-null, finite values of an Arrow array as float64 (NaN and infinities left out)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -82,8 +83,20 @@ def numeric_values(array: Any) -> np.ndarray:
         array = pc.drop_null(array)
     values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
     if values.size and not pa.types.is_integer(array.type):
-        values = values[~np.isnan(values)]
+        values = values[np.isfinite(values)]
     return values
+
+
+def _count_infinite(array: Any) -> int:
+    """How many values of a floating-point Arrow array are +-inf (0 for other types)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_floating(array.type):
+        return 0
+    return int(pc.sum(pc.is_inf(array)).as_py() or 0)
 
 
 def category_counts(array: Any) -> dict[str, int]:
@@ -112,6 +125,7 @@ class ColumnProfile:
     kind: str
     count: int = 0
     nulls: int = 0
+    infinite: int = 0
     minimum: float | None = None
     maximum: float | None = None
     mean: float = 0.0
@@ -145,6 +159,7 @@ class ColumnProfile:
         if self.kind == "numeric":
             values = numeric_values(array)
             self.nulls += length - values.size
+            self.infinite += _count_infinite(array)
             self._add_moments(values)
             assert self.quantiles is not None
             self.quantiles.update(values)
@@ -186,6 +201,7 @@ class ColumnProfile:
         out = ColumnProfile.empty(self.name, self.type)
         out.count = self.count + other.count
         out.nulls = self.nulls + other.nulls
+        out.infinite = self.infinite + other.infinite
         n_a, n_b = self.valid, other.valid
         if n_a + n_b:
             delta = other.mean - self.mean
@@ -223,6 +239,7 @@ class ColumnProfile:
             "count": self.count,
             "nulls": self.nulls,
             "null_fraction": self.nulls / self.count if self.count else 0.0,
+            **({"infinite": self.infinite} if self.infinite else {}),
             "distinct": round(self.distinct.estimate()),
         }
         if self.kind == "numeric":
@@ -253,6 +270,7 @@ class ColumnProfile:
             "kind": self.kind,
             "count": self.count,
             "nulls": self.nulls,
+            **({"infinite": self.infinite} if self.infinite else {}),
             "min": self.minimum,
             "max": self.maximum,
             "mean": self.mean,
@@ -270,6 +288,7 @@ class ColumnProfile:
             kind=d["kind"],
             count=int(d["count"]),
             nulls=int(d["nulls"]),
+            infinite=int(d.get("infinite", 0)),
             minimum=d["min"],
             maximum=d["max"],
             mean=float(d["mean"]),
@@ -288,9 +307,13 @@ class Profile:
     columns: dict[str, ColumnProfile] = field(default_factory=dict)
 
     @classmethod
-    def from_batches(cls, batches: Iterable[Any]) -> Profile:
-        """Profile a stream of Arrow record batches (one pass, bounded memory)."""
+    def from_batches(cls, batches: Iterable[Any], *, schema: Any = None) -> Profile:
+        """Profile a stream of Arrow record batches (one pass, bounded memory). ``schema`` (an
+        Arrow schema) names the columns when no batch comes (a table without rows)."""
         profile = cls()
+        if schema is not None:
+            for f in schema:
+                profile.columns[f.name] = ColumnProfile.empty(f.name, logical_type(f.type))
         for batch in batches:
             if not profile.columns:
                 for f in batch.schema:

@@ -163,9 +163,10 @@ def infer_schema(profile: Any, unique_columns: set[str] | None = None) -> Schema
     nullability and ranges, domains of low-cardinality categorical columns, at least one row."""
     columns: dict[str, ColumnSchema] = {}
     for c in profile.columns.values():
-        col = ColumnSchema(name=c.name, type=c.type, nullable=c.nulls > 0)
-        if c.kind == "numeric" and c.minimum is not None:
-            col.min, col.max = c.minimum, c.maximum
+        # A column with no values at all (no rows, or only nulls) may hold nulls later.
+        col = ColumnSchema(name=c.name, type=c.type, nullable=c.nulls > 0 or c.valid == 0)
+        if c.kind == "numeric" and c.minimum is not None and not c.infinite:
+            col.min, col.max = c.minimum, c.maximum  # infinities seen: the range is open
         if (
             c.frequent is not None
             and c.frequent.exact

@@ -135,6 +135,8 @@ class Datasets:
         from shipyard.data.schema import infer_schema, unique_candidates
 
         profile = Profile.from_batches(source.batches())
+        if not profile.columns:  # no rows: the columns still come from the file's schema
+            profile = Profile.from_batches((), schema=source.arrow_schema())
         unique = set()
         for column in unique_candidates(profile):
             values = source.read_column(column)
@@ -269,7 +271,10 @@ class Datasets:
         from shipyard.data.profile import Profile
 
         with open_source(data) as source:
-            return Profile.from_batches(source.batches())
+            profile = Profile.from_batches(source.batches())
+            if not profile.columns:
+                profile = Profile.from_batches((), schema=source.arrow_schema())
+            return profile
 
     def diff(self, name: str, base: int, other: int) -> dict[str, Any]:
         """What changed between two versions: metadata, schema and profile."""

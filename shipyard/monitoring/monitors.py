@@ -190,7 +190,7 @@ def _profile_rows(rows: Any, spec: Mapping[str, Any]) -> Profile:
     from shipyard.data.profile import Profile
 
     table = _arrow(_features(rows, spec, with_prediction=True))
-    return Profile.from_batches(table.to_batches())
+    return Profile.from_batches(table.to_batches(), schema=table.schema)
 
 
 def _arrow(frame: Any) -> Any:

@@ -98,3 +98,31 @@ def test_remote_workspace_says_datasets_need_a_database(settings: Any) -> None:
             Datasets(remote).register("x", Path("nope"))
     finally:
         remote.close()
+
+
+def test_a_table_without_rows_keeps_its_columns(datasets: Datasets, tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "empty.parquet"
+    pd.DataFrame({"x": pd.Series([], dtype=float), "s": pd.Series([], dtype=str)}).to_parquet(path)
+    version, _ = datasets.register("empty", path)
+    assert (version.num_rows, version.num_columns) == (0, 2)  # was: no columns at all
+    schema = datasets.schema("empty")  # was: an error, the stored schema had no columns
+    assert {c: (s.type, s.nullable) for c, s in schema.columns.items()} == {
+        "x": ("float", True),
+        "s": ("string", True),
+    }
+
+
+def test_infinite_values_are_counted_apart_and_the_version_validates(
+    datasets: Datasets, tmp_path: Path
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    path = tmp_path / "inf.parquet"
+    pd.DataFrame({"x": [1.0, np.inf, 2.0, -np.inf, np.nan]}).to_parquet(path)
+    datasets.register("inf", path)  # was: ValueError from the profile's JSON
+    x = datasets.profile("inf").columns["x"].summary()
+    assert (x["nulls"], x["infinite"], x["min"], x["max"], x["mean"]) == (3, 2, 1.0, 2.0, 1.5)
+    assert datasets.validate("inf", path).ok  # the observed range is open: infinities seen
