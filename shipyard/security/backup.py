@@ -7,6 +7,10 @@ A backup is a folder::
     metadata.pgdump      PostgreSQL: ``pg_dump --format=custom`` (one consistent snapshot)
     blobs/sha256/...     every artifact blob, by content digest (the byte store's own keys)
 
+The folder is made readable by its owner only (``0700``): it holds the users' password hashes
+and every artifact. ``pg_dump`` and ``pg_restore`` get the database password through
+``PGPASSWORD``, never on their command line.
+
 Consistency while writes go on: the metadata snapshot is taken first, then the blobs are
 copied. Artifact bytes are written before the index rows that name them, and blobs are immutable
 and content-addressed, so every blob the snapshot references is already in the store when the
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -85,10 +90,25 @@ def _sqlite_path(url: str) -> Path:
     return Path(database)
 
 
-def _libpq_url(url: str) -> str:
+def _libpq_target(url: str) -> tuple[str, dict[str, str]]:
+    """The libpq URL of ``url`` without its password, and the environment carrying it
+    (``PGPASSWORD``): a command line is readable by every local user (``ps``), the environment
+    of another user's process is not."""
     from shipyard.store.db import engine_url
 
-    return engine_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    parsed = engine_url(url).set(drivername="postgresql")
+    env = dict(os.environ)
+    if parsed.password is not None:
+        env["PGPASSWORD"] = str(parsed.password)
+    bare = sa.engine.URL.create(
+        parsed.drivername,
+        username=parsed.username,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query=parsed.query,
+    )
+    return bare.render_as_string(hide_password=False), env
 
 
 def _tool(name: str) -> str:
@@ -102,8 +122,8 @@ def _tool(name: str) -> str:
     return found
 
 
-def _run(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def _run(cmd: list[str], what: str, env: dict[str, str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise ShipyardError(
             f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}. Check that "
@@ -153,6 +173,8 @@ def backup(settings: Settings, dest: Path, *, progress: Progress | None = None) 
         raise InvalidInput(f"{dest} is not empty; back up into a new or empty folder.")
     started = time.monotonic()
     dest.mkdir(parents=True, exist_ok=True)
+    # The backup holds password hashes, token digests and every artifact: owner only.
+    dest.chmod(0o700)
     backend = _backend(settings.tracking_uri)
     if backend == "sqlite":
         source_path = _sqlite_path(settings.tracking_uri)
@@ -164,6 +186,7 @@ def backup(settings: Settings, dest: Path, *, progress: Progress | None = None) 
         revision = _revision_of_sqlite(target)
     else:
         revision = current_revision(settings.tracking_uri)
+        libpq_url, env = _libpq_target(settings.tracking_uri)
         _run(
             [
                 _tool("pg_dump"),
@@ -172,9 +195,10 @@ def backup(settings: Settings, dest: Path, *, progress: Progress | None = None) 
                 "--no-privileges",
                 "--file",
                 str(dest / PG_FILE),
-                _libpq_url(settings.tracking_uri),
+                libpq_url,
             ],
             "pg_dump",
+            env,
         )
     blobs = open_byte_store(settings.artifact_uri, settings)
     try:
@@ -289,6 +313,7 @@ def restore(settings: Settings, src: Path, *, progress: Progress | None = None) 
                     f"The target database already has tables ({', '.join(sorted(tables)[:5])}"
                     "...); restore into an empty database."
                 )
+            libpq_url, env = _libpq_target(settings.tracking_uri)
             _run(
                 [
                     _tool("pg_restore"),
@@ -296,10 +321,11 @@ def restore(settings: Settings, src: Path, *, progress: Progress | None = None) 
                     "--no-privileges",
                     "--exit-on-error",
                     "--dbname",
-                    _libpq_url(settings.tracking_uri),
+                    libpq_url,
                     str(src / PG_FILE),
                 ],
                 "pg_restore",
+                env,
             )
         files = sorted(p for p in (src / BLOBS).rglob("*") if p.is_file())
         total = 0

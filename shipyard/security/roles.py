@@ -12,7 +12,7 @@ action     role      what
 read       reader    get, list, search, download
 write      editor    create, update, delete, log, upload, move a non-protected alias
 deploy     deployer  promotions, rollbacks, moves of protected aliases (production),
-                     stage transitions to Production, traffic changes
+                     stage transitions to or out of Production, traffic changes
 admin      admin     users, tokens of others, grants, the audit log, GC, the artifact index
 =========  ========  ==============================================================
 

@@ -60,7 +60,8 @@ TOKEN_PREFIX = "shp_"
 VERIFIED_CACHE_SECONDS = 60.0
 GRANT_CACHE_SECONDS = 2.0
 MIN_PASSWORD_LENGTH = 8
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,255}$")
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,255}")
+"""A valid user name (matched with ``fullmatch``: ``$`` would let a trailing newline through)."""
 SYSTEM_ACTOR = "system"
 """The actor of changes made by the server itself (admin bootstrap)."""
 
@@ -181,7 +182,7 @@ class Security:
     def create_user(self, username: str, password: str | None = None, *, actor: str) -> User:
         """Add a user (without a password, it can sign in only with tokens or through a
         trusted proxy)."""
-        if not USERNAME_PATTERN.match(username):
+        if not USERNAME_PATTERN.fullmatch(username):
             raise InvalidInput(
                 f"{username!r} is not a valid user name: use 1-256 letters, digits and "
                 "'_.@+-', starting with a letter or digit."
@@ -274,7 +275,7 @@ class Security:
 
     def verify_password(self, username: str, password: str, *, remote_addr: str | None) -> User:
         """The user whose password this is; ``Unauthenticated`` (audited) otherwise."""
-        found = self.store.get_user(username) if USERNAME_PATTERN.match(username) else None
+        found = self.store.get_user(username) if USERNAME_PATTERN.fullmatch(username) else None
         ok = self._verify_hash(found.password_hash if found else None, password)
         if found is None or not ok or found.user.disabled:
             reason = (
@@ -340,7 +341,7 @@ class Security:
     def trusted_user(self, username: str, *, remote_addr: str | None) -> User:
         """The user a trusted proxy vouched for, created (without a password or grants) on
         first sight; refused if disabled."""
-        if not USERNAME_PATTERN.match(username):
+        if not USERNAME_PATTERN.fullmatch(username):
             self._login_failed(username, "trusted_header", "bad_name", remote_addr)
             raise Unauthenticated(
                 "The proxy sent a user name Shipyard cannot use; check the proxy's header "
@@ -364,6 +365,10 @@ class Security:
         return found.user
 
     def _login_failed(self, subject: str, method: str, reason: str, remote: str | None) -> None:
+        if not subject.isprintable():
+            # A name from the wire may hold NUL or control characters, which PostgreSQL refuses
+            # in text columns: record it escaped, so the failure is audited and answered 401.
+            subject = ascii(subject)
         logger.warning("login failed for %r (%s: %s) from %s", subject, method, reason, remote)
         self.store.append_audit(
             "login.failed",

@@ -39,9 +39,15 @@ How each surface is covered
   buttons ``deploy`` on ``deployment:<name>``), so a deployer granted on one model can press
   its deployment's buttons and an editor cannot.
 * ``/health`` and ``/version`` (:data:`PUBLIC_PATHS`) answer without credentials.
+* **Cross-site requests**: a write (any method but ``GET``/``HEAD``/``OPTIONS``) to the APIs
+  whose ``Origin`` (or ``Referer``) names another site is refused ``403`` before
+  authentication, unless it carries a ``Bearer`` token (:func:`cross_site_refusal`): otherwise
+  any page a signed-in user visits could post to the API with the browser's saved credentials.
+  The UI's forms check the same (:func:`shipyard.server.ui._routing.same_origin`).
 
 Moves of *protected* aliases (``Settings.protected_aliases``: ``production``, ``prod`` and
-``champion`` by default) and transitions to the ``Production`` stage need ``deploy`` on the model.
+``champion`` by default) and stage transitions to or out of ``Production`` need ``deploy`` on the
+model.
 """
 
 from __future__ import annotations
@@ -51,12 +57,14 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shipyard.errors import ShipyardError, Unauthenticated
+from shipyard.entities import ModelStage
+from shipyard.errors import PermissionDenied, ShipyardError, Unauthenticated
 from shipyard.security.roles import Action
 from shipyard.server.errors import error_response
 
@@ -82,6 +90,7 @@ __all__ = [
     "authorize",
     "authorize_alias_move",
     "authorize_stage_change",
+    "cross_site_refusal",
     "principal_of",
 ]
 
@@ -90,6 +99,9 @@ PUBLIC_PATHS = frozenset({"/health", "/version"})
 
 API_PREFIXES = ("/api/", "/ajax-api/")
 """Paths whose routes authorize themselves (declared actions); the rest is gated as UI."""
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that change nothing: never refused for coming from another site."""
 
 UI_RESOURCE = "ui:*"
 WWW_AUTHENTICATE = 'Basic realm="Shipyard", charset="UTF-8"'
@@ -285,13 +297,64 @@ async def authorize_alias_move(request: HTTPConnection, model: str, alias: str) 
         await authorize(request, "deploy", f"model:{model}")
 
 
-async def authorize_stage_change(request: HTTPConnection, model: str, stage: str) -> None:
-    """A transition to (or archiving of what is in) ``Production`` needs ``deploy``."""
-    if stage.strip().lower() == "production":
+async def authorize_stage_change(
+    request: HTTPConnection, model: str, stage: str, *, version: object = None
+) -> None:
+    """A transition to ``Production``, or of ``version`` out of it (archiving or demoting what
+    production serves), needs ``deploy``. Callers pass the version being moved: without it only
+    the target stage can be checked."""
+    if stage.strip().lower() == "production" or (
+        version is not None and await _in_production(request, model, version)
+    ):
         await authorize(request, "deploy", f"model:{model}")
 
 
+async def _in_production(request: HTTPConnection, model: str, version: object) -> bool:
+    """Whether ``model``'s ``version`` is in the ``Production`` stage now (``False`` for an
+    unknown or malformed one, which the handler answers, and without an authorizer)."""
+    state = request.app.state
+    authorizer = getattr(state, "authorizer", None)
+    ws = getattr(state, "workspace", None)
+    if ws is None or authorizer is None or isinstance(authorizer, AllowAll):
+        return False
+    try:
+        number = int(str(version))
+        found = await run_in_threadpool(ws.registry.get_model_version, model, number)
+    except (ValueError, ShipyardError):
+        return False
+    return found.current_stage == ModelStage.PRODUCTION
+
+
 # ------------------------------------------------------------------------------ the middleware
+
+
+def cross_site_refusal(conn: HTTPConnection) -> PermissionDenied | None:
+    """Why an API write sent by a browser from another site is refused (``None`` to let it in).
+
+    A browser attaches saved credentials (HTTP Basic typed into the UI's prompt, an SSO
+    proxy's cookie) to a form or ``fetch`` that any site can aim at the API, with a JSON body
+    posted as ``text/plain``; such a request names its page in ``Origin`` (or ``Referer``). A
+    ``Bearer`` token is never attached by the browser, and clients that are not browsers send
+    neither header: both pass."""
+    if conn.headers.get("authorization", "")[:7].lower() == "bearer ":
+        return None
+    origin = conn.headers.get("origin") or conn.headers.get("referer")
+    if not origin:
+        return None
+    # Hosts, not schemes: behind a TLS-terminating proxy the page is https and the server http.
+    hosts = {conn.headers.get("host"), conn.headers.get("x-forwarded-host")} - {None}
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # e.g. "http://[": not this server either
+        netloc = ""
+    if netloc and netloc in hosts:
+        return None
+    return PermissionDenied(
+        f"This {conn.scope['method']} came from a page on {origin}, not from this server "
+        f"({', '.join(sorted(h for h in hosts if h)) or 'no Host header'}): browsers' saved "
+        "credentials are not accepted from other sites. Use the Shipyard UI itself, or call the "
+        "API with a token ('Authorization: Bearer ...')."
+    )
 
 
 class AuthMiddleware:
@@ -307,6 +370,11 @@ class AuthMiddleware:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
+        if scope["method"] not in SAFE_METHODS and scope["path"].startswith(API_PREFIXES):
+            refusal = cross_site_refusal(HTTPConnection(scope))
+            if refusal is not None:
+                await error_response(scope["path"], refusal)(scope, receive, send)
+                return
         if isinstance(self.authenticator, AnonymousAuthenticator):
             scope.setdefault("state", {})["principal"] = ANONYMOUS
             await self.app(scope, receive, send)

@@ -130,6 +130,15 @@ def optional_text(value: object, what: str, limit: int) -> str | None:
     return None if value is None else validation.text(value, what, limit)
 
 
+MAX_TAG_VALUE_LENGTH = 100_000
+"""Registered model and model version tag values: MLflow's registry limit (run tags: 8,000)."""
+
+
+def tag_value(value: object, key: str) -> str:
+    """A registry tag value, checked against the registry's limit."""
+    return validation.text(value, f"value of tag {key!r}", MAX_TAG_VALUE_LENGTH)
+
+
 def tags(values: dict[str, str] | None, what: str) -> dict[str, str]:
     if values is None:
         return {}
@@ -139,7 +148,7 @@ def tags(values: dict[str, str] | None, what: str) -> dict[str, str]:
         raise InvalidInput(
             f"{len(values)} {what}s at once; the limit is {validation.MAX_TAGS_PER_BATCH}."
         )
-    return {validation.key(k, f"{what} key"): validation.tag_value(v, k) for k, v in values.items()}
+    return {validation.key(k, f"{what} key"): tag_value(v, k) for k, v in values.items()}
 
 
 # ---------------------------------------------------------------------------- audit trail

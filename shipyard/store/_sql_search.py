@@ -51,6 +51,7 @@ from shipyard.store.schema import (
     runs,
     tags,
 )
+from shipyard.validation import INT64_MAX, INT64_MIN
 
 RUN_STRING_ATTRIBUTES = (
     "run_id",
@@ -130,8 +131,8 @@ def _number(clause: Comparison) -> float | int:
     value = clause.value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(clause, f"the value must be a number, not {value!r}")
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    if isinstance(value, float) and value.is_integer() and INT64_MIN <= value <= INT64_MAX:
+        return int(value)  # exact on integer columns; larger whole numbers stay floats
     return value
 
 

@@ -300,7 +300,7 @@ class SqlRegistryStore(RegistryStore):
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
         name = rules.model_name(name)
         key = validation.key(key, "model tag key")
-        value = validation.tag_value(value, key)
+        value = rules.tag_value(value, key)
 
         def tx(conn: Connection) -> None:
             model = self._model_row(conn, name)
@@ -589,7 +589,7 @@ class SqlRegistryStore(RegistryStore):
     def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         name, number = rules.model_name(name), rules.version_number(version)
         key = validation.key(key, "model version tag key")
-        value = validation.tag_value(value, key)
+        value = rules.tag_value(value, key)
 
         def tx(conn: Connection) -> None:
             model, _ = self._version(conn, name, number)

@@ -93,6 +93,7 @@ def _setup(secure: SecureServer) -> tuple[Fixture, list[Who]]:
             "model": f"model-{side}",
             "logged-model": logged.model_id,
             "alert": str(alert),
+            "second-run": ws.store.create_run(exp).info.run_id,  # the compare view takes two
         }
         owners[side] = version.storage_owner
     fixture = Fixture(ids["own"], ids["other"], owners)
@@ -356,6 +357,12 @@ def _ui_calls(secure: SecureServer, fx: Fixture) -> list[Call]:
         names_one = endpoint.resource_param is not None or endpoint.scope is not None
         for side in ("own", "other") if names_one else (None,):
             path = _fill(endpoint.path, fx.ids(side), fx.owner(side))
+            # The compare view names its runs in the query: two runs of the side's experiment.
+            query = (
+                f"runs={fx.ids(side)['run']}&runs={fx.ids(side)['second-run']}"
+                if endpoint.path in ("/compare", "/ui/data/compare/metric")
+                else ""
+            )
             kind = endpoint.resource
             if endpoint.scope is not None:
                 # Whatever the route computes its resource as (a monitor's model...).
@@ -363,6 +370,7 @@ def _ui_calls(secure: SecureServer, fx: Fixture) -> list[Call]:
                     {
                         "type": "http",
                         "path_params": _path_params(endpoint.path, path),
+                        "query_string": query.encode(),
                         "headers": [],
                     }
                 )
@@ -373,7 +381,7 @@ def _ui_calls(secure: SecureServer, fx: Fixture) -> list[Call]:
                 Call(
                     f"{method} {endpoint.path} [{side or '*'}]",
                     method,
-                    path,
+                    f"{path}?{query}" if query else path,
                     endpoint.action,
                     f"ui:{kind}",
                     side,

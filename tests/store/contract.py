@@ -640,6 +640,11 @@ class TrackingStoreContract:
             ("datasets.context = 'eval'", ["r-gamma"]),
             ("datasets.digest LIKE 'd-%'", ["r-gamma", "r-beta"]),
             ("metrics.nope > 0", []),
+            # Whole numbers beyond int64 compare as floats instead of failing to bind.
+            ("metrics.acc < 1e30", ["R-Epsilon", "r-beta", "r-alpha"]),
+            ("metrics.acc > -99999999999999999999999", ["R-Epsilon", "r-beta", "r-alpha"]),
+            ("attributes.start_time > 99999999999999999999999", []),
+            ("attributes.end_time < 1e30", ["r-alpha"]),
         ],
     )
     def test_filters(

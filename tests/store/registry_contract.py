@@ -275,6 +275,22 @@ class RegistryStoreContract:
             registry.delete_model_version_tag(name, 1, "k")
         assert registry.update_model_version(name, 1, description="x").description == "x"
 
+    def test_registry_tag_values_take_mlflows_registry_limit(
+        self, tracking: TrackingStore, registry: RegistryStore
+    ) -> None:
+        # MLflow accepts registry tag values up to 100,000 characters (run tags: 8,000).
+        name, long_value = model_name(), "é" * 100_000
+        registry.create_registered_model(name, tags={"card": long_value})
+        self.register(tracking, registry, name)
+        registry.set_registered_model_tag(name, "k", long_value)
+        registry.set_model_version_tag(name, 1, "k", long_value)
+        assert registry.get_registered_model(name).tags == {"card": long_value, "k": long_value}
+        assert registry.get_model_version(name, 1).tags == {"k": long_value}
+        with pytest.raises(errors.InvalidInput, match="limit is 100000"):
+            registry.set_registered_model_tag(name, "k", "x" * 100_001)
+        with pytest.raises(errors.InvalidInput, match="limit is 100000"):
+            registry.set_model_version_tag(name, 1, "k", "x" * 100_001)
+
     def test_registrations_from_many_threads_get_distinct_numbers(
         self, tracking: TrackingStore, registry: RegistryStore
     ) -> None:

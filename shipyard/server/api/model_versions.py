@@ -266,7 +266,7 @@ async def transition_model_version_stage(request: Request, ws: Workspace) -> Res
     name, number = name_of(request), version_of(request)
     body = await read_json_object(request)
     stage = require_str(body, "stage")
-    await authorize_stage_change(request, name, stage)
+    await authorize_stage_change(request, name, stage, version=number)
     archive = optional_bool(body, "archive_existing_versions")
     user_id, reason = user_of(request, body), reason_of(body)
     version = await run_in_threadpool(

@@ -360,7 +360,8 @@ def batch_metrics(raw: list[Any] | None, args: Args) -> list[Metric]:
     out: list[Metric] = []
     append = out.append
     for i, item in enumerate(raw):
-        if type(item) is dict and len(item) <= 4:
+        # Only the four plain fields: a model or dataset link takes the slow path.
+        if type(item) is dict and len(item) == 3 + ("step" in item):
             k = item.get("key")
             v = item.get("value")
             ts = item.get("timestamp")

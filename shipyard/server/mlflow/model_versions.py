@@ -240,10 +240,11 @@ def transition_stage(ws: Workspace, args: Args) -> dict[str, Any]:
 
 
 async def _stage_guard(request: Request, args: Args) -> None:
-    """A transition to ``Production`` needs ``deploy`` on the model."""
+    """A transition to ``Production``, or of the Production version out of it, needs ``deploy``
+    on the model."""
     name, stage = args.raw("name"), args.raw("stage")
     if isinstance(name, str) and isinstance(stage, str):
-        await authorize_stage_change(request, name, stage)
+        await authorize_stage_change(request, name, stage, version=args.raw("version"))
 
 
 def get_download_uri(ws: Workspace, args: Args) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -34,9 +34,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shipyard._version import __version__
-from shipyard.errors import InvalidInput, PermissionDenied, ShipyardError
+from shipyard.errors import InvalidInput, ShipyardError
 from shipyard.server._http_util import json_response
-from shipyard.server.auth import Action, authorize, principal_of
+from shipyard.server.auth import Action, authorize, cross_site_refusal, principal_of
 
 if TYPE_CHECKING:
     import jinja2
@@ -182,18 +182,11 @@ def _bind(endpoint: UiEndpoint, ws: Workspace) -> Route:
 
 def same_origin(request: Request) -> None:
     """Refuse a cross-site POST: browsers send ``Origin`` (or ``Referer``) with forms, and a page
-    elsewhere must not be able to press the UI's buttons for a signed-in user."""
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if not origin:
-        return  # not a browser (curl, scripts): nothing to forge
-    # Hosts, not schemes: behind a TLS-terminating proxy the page is https and the server http.
-    hosts = {request.headers.get("host"), request.headers.get("x-forwarded-host")} - {None}
-    if urlsplit(origin).netloc not in hosts:
-        raise PermissionDenied(
-            f"This form was posted from {origin}, not from this server "
-            f"({', '.join(sorted(h for h in hosts if h))}); use the Shipyard UI itself, or call "
-            "the API with a token."
-        )
+    elsewhere must not be able to press the UI's buttons for a signed-in user (the API's own
+    check, :func:`~shipyard.server.auth.cross_site_refusal`)."""
+    refusal = cross_site_refusal(request)
+    if refusal is not None:
+        raise refusal
 
 
 # ---------------------------------------------------------------------------------- templates

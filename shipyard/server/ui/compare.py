@@ -38,7 +38,14 @@ def runs_of(request: Request, ws: Workspace) -> list[Run]:
     return [ws.store.get_run(validation.run_id(i)) for i in ids]
 
 
-@router.page("/compare", "compare.html", resource="run")
+def runs_scope(request: Request, ws: Workspace) -> str:
+    """Runs of one experiment are authorized as that experiment (grants are given on
+    experiments, so its readers can compare its runs); runs of several need the workspace."""
+    experiments = {r.info.experiment_id for r in runs_of(request, ws)}
+    return f"experiment:{experiments.pop()}" if len(experiments) == 1 else "run:*"
+
+
+@router.page("/compare", "compare.html", resource="run", scope=runs_scope)
 def compare_page(request: Request, ws: Workspace) -> dict[str, Any]:
     runs = runs_of(request, ws)
     only_diff = request.query_params.get("diff") == "1"
@@ -120,7 +127,7 @@ def _is_number(value: str) -> bool:
         return False
 
 
-@router.data("/ui/data/compare/metric", resource="run")
+@router.data("/ui/data/compare/metric", resource="run", scope=runs_scope)
 def compare_metric_data(request: Request, ws: Workspace) -> dict[str, Any]:
     """The histories of one metric across the runs, each downsampled on the chosen axis."""
     runs = runs_of(request, ws)

@@ -55,6 +55,7 @@ def version_page(request: Request, ws: Workspace) -> dict[str, Any]:
     v = service.get(name, path_version(request))
     schema = None
     schema_source = ""
+    schema_error = None
     try:
         if ws.datasets.get_user_schema(name) is not None:
             schema, schema_source = service.schema(name), "user-edited schema of the dataset"
@@ -62,6 +63,8 @@ def version_page(request: Request, ws: Workspace) -> dict[str, Any]:
             schema, schema_source = service.inferred_schema(name, v.version), "inferred"
     except NotFound:
         schema = None
+    except InvalidInput as exc:  # an unreadable schema must not hide the rest of the version
+        schema_error = exc.message
     columns = []
     if v.profile is not None:
         for col in service.profile(name, v.version).summary()["columns"]:
@@ -70,6 +73,7 @@ def version_page(request: Request, ws: Workspace) -> dict[str, Any]:
         "version": v,
         "schema": schema,
         "schema_source": schema_source,
+        "schema_error": schema_error,
         "columns": columns,
         "runs": ws.datasets.runs_of(name, v.version),
         "tags": sorted(v.tags.items()),

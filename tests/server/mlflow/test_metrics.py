@@ -46,3 +46,23 @@ def test_history_of_a_key_never_logged_is_empty(workspace: Workspace, api: httpx
     r = api.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "nope"})
     assert r.status_code == 200
     assert r.json() == {}
+
+
+def test_batch_metric_links_survive_an_omitted_step(
+    workspace: Workspace, api: httpx.Client
+) -> None:
+    # proto3 JSON leaves out step 0, so a linked metric can arrive with just four fields.
+    run_id = workspace.store.create_run("0").info.run_id
+    r = api.post(f"{API}/logged-models", json={"experiment_id": "0", "source_run_id": run_id})
+    assert r.status_code == 200, r.text
+    model_id = r.json()["model"]["info"]["model_id"]
+    metric = {"key": "acc", "value": 0.5, "timestamp": 1, "model_id": model_id}
+    r = api.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": [metric]})
+    assert r.status_code == 200, r.text
+
+    r = api.get(f"{API}/logged-models/{model_id}")
+    assert r.status_code == 200, r.text
+    linked = r.json()["model"]["data"]["metrics"]
+    assert [(m["key"], m["value"], m["step"], m["model_id"]) for m in linked] == [
+        ("acc", 0.5, 0, model_id)
+    ]

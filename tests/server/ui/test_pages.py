@@ -10,6 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from shipyard.entities import Metric
 from shipyard.errors import PermissionDenied
 from shipyard.server.app import create_app
 from shipyard.server.auth import Principal
@@ -214,6 +215,51 @@ def test_compare_takes_2_to_50_runs(ui: SeededClient, count: int) -> None:
     assert "2 to 50 runs" in body
 
 
+def test_compare_is_authorized_as_the_runs_experiment(ui: SeededClient) -> None:
+    """A reader granted on one experiment compares its runs (as its runs table offers), and
+    still cannot pull in a run of an experiment they hold no role on."""
+    from shipyard.security import Security
+    from shipyard.server.auth import auth_for_workspace
+
+    security = Security.for_workspace(ui.ws)
+    security.create_user("erin", actor="test")
+    security.grant("erin", "reader", f"experiment:{ui.seeded.experiment_id}", actor="test")
+    token = security.create_token("erin", "ui", actor="test").secret
+    other = ui.ws.store.create_experiment("elsewhere")
+    outside = ui.ws.store.create_run(other, run_name="outside").info.run_id
+    authenticator, authorizer = auth_for_workspace(ui.ws)
+    app = create_app(ui.ws, authenticator=authenticator, authorizer=authorizer)
+    query = "&".join(f"runs={i}" for i in ui.seeded.run_ids[:3])
+    with httpx.Client(
+        transport=ASGISyncTransport(app),
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as c:
+        assert c.get(f"/experiments/{ui.seeded.experiment_id}").status_code == 200
+        assert c.get(f"/compare?{query}").status_code == 200
+        data = c.get(f"/ui/data/compare/metric?{query}&key=accuracy")
+        assert data.status_code == 200
+        assert len(data.json()["series"]) == 3
+        assert c.get(f"/compare?{query}&runs={outside}").status_code == 403
+        mixed = c.get(f"/ui/data/compare/metric?{query}&runs={outside}&key=accuracy")
+        assert mixed.status_code == 403
+
+
+def test_compare_choices_keep_keys_exactly(ui: SeededClient) -> None:
+    """A key's option carries the key itself: an option's text alone is sent with its
+    whitespace collapsed, which would name another (or no) metric."""
+    ids = ui.seeded.run_ids[:2]
+    for rid in ids:
+        ui.ws.store.log_batch(rid, [Metric("val  loss ", 0.5, BASE_MS, 0)], params={" lr": "1"})
+    body = page(ui, "/compare?" + "&".join(f"runs={i}" for i in ids))
+    assert '<select id="metric" name="metric">' in body
+    for select in ("metric", "my"):
+        options = body.split(f'<select id="{select}"')[1].split("</select>")[0]
+        assert '<option value="val  loss ">val  loss </option>' in options
+    px = body.split('<select id="px"')[1].split("</select>")[0]
+    assert '<option value=" lr"' in px
+
+
 def test_registry_pages(ui: SeededClient) -> None:
     models = page(ui, "/models")
     assert "churn" in models
@@ -267,6 +313,20 @@ def test_dataset_pages(ui: SeededClient) -> None:
     assert "Failed" in report
     assert "plan" in report
     assert "age" in report
+
+
+def test_a_version_with_no_rows_still_has_a_page(ui: SeededClient) -> None:
+    """An empty table's version page shows its columns (its inferred schema once had none, and
+    the page answered an error)."""
+    import pyarrow as pa
+
+    from shipyard.data.service import Datasets
+
+    Datasets(ui.ws).register("empty", pa.table({"score": pa.array([], pa.float64())}))
+    body = page(ui, "/datasets/empty/versions/1")
+    assert "empty v1" in body
+    assert "score" in body
+    assert "could not be read" not in body
 
 
 def test_dataset_versions_diff(ui: SeededClient) -> None:
