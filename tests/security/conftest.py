@@ -4,6 +4,7 @@ app's own :class:`Security` service, and clients that sign in as someone."""
 from __future__ import annotations
 
 import base64
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,3 +98,16 @@ def secure(tmp_path: Path) -> Iterator[SecureServer]:
 @pytest.fixture
 def admin_token(secure: SecureServer) -> str:
     return secure.security.create_token("admin", "admin", actor="test").secret
+
+
+@pytest.fixture
+def model(secure: SecureServer) -> str:
+    """``churn`` version 1, registered from a run of the default experiment."""
+    ws = secure.ws
+    run = ws.store.create_run("0").info.run_id
+    ws.artifacts.upload(run, "m/MLmodel", io.BytesIO(b"flavors: {}\n"))
+    ws.registry.create_registered_model("churn")
+    ws.registry.create_model_version(
+        "churn", f"runs:/{run}/m", artifact_owner=run, artifact_path="m", run_id=run
+    )
+    return "churn"

@@ -3,25 +3,11 @@ grants and revokes audited, and the answers of a refusal."""
 
 from __future__ import annotations
 
-import io
-
 import httpx
 import pytest
 
 from shipyard.errors import InvalidInput, NotFound, PermissionDenied
 from tests.security.conftest import SecureServer
-
-
-@pytest.fixture
-def model(secure: SecureServer) -> str:
-    ws = secure.ws
-    run = ws.store.create_run("0").info.run_id
-    ws.artifacts.upload(run, "m/MLmodel", io.BytesIO(b"flavors: {}\n"))
-    ws.registry.create_registered_model("churn")
-    ws.registry.create_model_version(
-        "churn", f"runs:/{run}/m", artifact_owner=run, artifact_path="m", run_id=run
-    )
-    return "churn"
 
 
 @pytest.mark.parametrize("surface", ["shipyard", "mlflow"])

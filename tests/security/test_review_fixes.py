@@ -4,7 +4,6 @@ in failed logins, user names with a trailing newline, and backup secrets."""
 from __future__ import annotations
 
 import base64
-import io
 import stat
 from pathlib import Path
 
@@ -23,17 +22,10 @@ from tests.security.conftest import ADMIN_PASSWORD, ClientTransport, SecureServe
 
 
 @pytest.fixture
-def production_model(secure: SecureServer) -> str:
+def production_model(secure: SecureServer, model: str) -> str:
     """``churn`` version 1, in the ``Production`` stage."""
-    ws = secure.ws
-    run = ws.store.create_run("0").info.run_id
-    ws.artifacts.upload(run, "m/MLmodel", io.BytesIO(b"flavors: {}\n"))
-    ws.registry.create_registered_model("churn")
-    ws.registry.create_model_version(
-        "churn", f"runs:/{run}/m", artifact_owner=run, artifact_path="m", run_id=run
-    )
-    ws.registry.transition_model_version_stage("churn", 1, "Production")
-    return "churn"
+    secure.ws.registry.transition_model_version_stage(model, 1, "Production")
+    return model
 
 
 @pytest.mark.parametrize("stage", ["Archived", "None", "Staging"])
