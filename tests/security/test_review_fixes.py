@@ -148,3 +148,24 @@ def test_api_writes_from_another_site_are_refused(secure: SecureServer) -> None:
     resp = token.post("/api/v1/experiments", json={"name": "b"}, headers={"origin": "http://x"})
     assert resp.status_code == 201
     assert browser.post("/api/v1/experiments", json={"name": "c"}).status_code == 201
+
+
+def test_renaming_a_model_needs_write_on_the_new_name_over_either_api(
+    secure: SecureServer, model: str
+) -> None:
+    """An editor of one model must not take over a name granted to someone else."""
+    editor = secure.client(token=secure.user("ed", ("editor", f"model:{model}")))
+    resp = editor.post(
+        "/api/2.0/mlflow/registered-models/rename", json={"name": model, "new_name": "theirs"}
+    )
+    assert (resp.status_code, resp.json()["error_code"]) == (403, "PERMISSION_DENIED"), resp.text
+    resp = editor.post(f"/api/v1/registered-models/{model}/rename", json={"new_name": "theirs"})
+    assert (resp.status_code, resp.json()["error_code"]) == (403, "PERMISSION_DENIED"), resp.text
+    assert secure.ws.registry.get_registered_model(model).name == model
+    both = secure.client(
+        token=secure.user("ed2", ("editor", f"model:{model}"), ("editor", "model:mine"))
+    )
+    resp = both.post(
+        "/api/2.0/mlflow/registered-models/rename", json={"name": model, "new_name": "mine"}
+    )
+    assert resp.status_code == 200, resp.text

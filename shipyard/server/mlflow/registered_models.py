@@ -22,7 +22,7 @@ from starlette.requests import Request
 from shipyard import validation
 from shipyard.errors import InvalidInput
 from shipyard.registry import Registry
-from shipyard.server.auth import authorize_alias_move
+from shipyard.server.auth import Action, authorize_alias_move
 from shipyard.server.mlflow import _convert
 from shipyard.server.mlflow._wire import Args, Endpoint
 from shipyard.store import filters
@@ -183,11 +183,24 @@ def get_version_by_alias(ws: Workspace, args: Args) -> dict[str, Any]:
     return {"model_version": _convert.model_version(version)}
 
 
+def _new_name_resource(args: Args) -> list[tuple[Action, str]]:
+    """A rename needs ``write`` on the new name too, as ``/api/v1`` asks."""
+    new_name = args.string("new_name")
+    return [("write", f"model:{new_name}")] if new_name else []
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint("/registered-models/get", ("GET",), get_registered_model, "read", "model"),
     Endpoint("/registered-models/create", ("POST",), create_registered_model, "write", "model"),
     Endpoint("/registered-models/update", ("PATCH",), update_registered_model, "write", "model"),
-    Endpoint("/registered-models/rename", ("POST",), rename_registered_model, "write", "model"),
+    Endpoint(
+        "/registered-models/rename",
+        ("POST",),
+        rename_registered_model,
+        "write",
+        "model",
+        also=_new_name_resource,
+    ),
     Endpoint("/registered-models/delete", ("DELETE",), delete_registered_model, "write", "model"),
     Endpoint(
         "/registered-models/search", ("GET", "POST"), search_registered_models, "read", "model:*"
