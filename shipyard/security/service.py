@@ -229,8 +229,11 @@ class Security:
         *,
         expires_in_days: float | None = None,
         actor: str,
+        not_after: int | None = None,
     ) -> NewToken:
-        """A new API token for ``username``; the secret is in the answer and nowhere else."""
+        """A new API token for ``username``; the secret is in the answer and nowhere else.
+        ``not_after`` (epoch ms): the expiry of the token the caller signed in with, which a
+        new token may not outlive (else a short-lived token could mint a lasting one)."""
         if not name or len(name) > 256:
             raise InvalidInput("Give the token a name of 1-256 characters (what it is for).")
         expiry = None
@@ -241,6 +244,13 @@ class Security:
                     "or none for a token that does not expire."
                 )
             expiry = now_ms() + int(expires_in_days * 86_400_000)
+        if not_after is not None and (expiry is None or expiry > not_after):
+            left = max(0.0, (not_after - now_ms()) / 86_400_000)
+            raise InvalidInput(
+                f"You signed in with a token that expires in {left:.2f} days; a token it creates "
+                f"can't outlive it. Give expires_in_days of at most {left:.2f}, or sign in with "
+                "your password to create a longer-lived token."
+            )
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = self.store.create_token(
             username, uuid.uuid4().hex, name, token_digest(secret), expiry
@@ -317,6 +327,22 @@ class Security:
             except Exception:  # pragma: no cover - best effort, never fails a request
                 logger.debug("could not record the use of token %s", token.token_id)
         return user
+
+    def token_expiry(self, authorization: str) -> int | None:
+        """The expiry (epoch ms) of the API token an ``Authorization`` header carries (Bearer,
+        or in Basic's password); ``None`` for a password or a token that does not expire."""
+        scheme, _, value = authorization.partition(" ")
+        scheme, value = scheme.lower(), value.strip()
+        secret = value if scheme == "bearer" else ""
+        if scheme == "basic" and value:
+            try:
+                secret = basic_credentials(value)[1]
+            except Unauthenticated:
+                return None
+        if not looks_like_token(secret):
+            return None
+        found = self.store.find_token(token_digest(secret))
+        return found[0].expiry_time if found else None
 
     def authenticate(self, authorization: str, *, remote_addr: str | None) -> tuple[User, str]:
         """The user an ``Authorization`` header value names, and how: ``Bearer <token>``,

@@ -169,3 +169,20 @@ def test_renaming_a_model_needs_write_on_the_new_name_over_either_api(
         "/api/2.0/mlflow/registered-models/rename", json={"name": model, "new_name": "mine"}
     )
     assert resp.status_code == 200, resp.text
+
+
+def test_a_token_cannot_create_a_token_that_outlives_it(secure: SecureServer) -> None:
+    """Else a stolen short-lived token could be turned into a lasting one."""
+    secure.security.create_user("tia", "tia-password-0", actor="test")
+    short = secure.security.create_token("tia", "ci", expires_in_days=1, actor="test").secret
+    with_token = secure.client(token=short)
+    for days in (None, 2):
+        resp = with_token.post("/api/v1/auth/tokens", json={"expires_in_days": days})
+        assert (resp.status_code, resp.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        assert "can't outlive it" in resp.json()["message"]
+    assert with_token.post("/api/v1/auth/tokens", json={"expires_in_days": 0.5}).status_code == 201
+    with_password = secure.client(basic=("tia", "tia-password-0"))
+    assert with_password.post("/api/v1/auth/tokens", json={}).status_code == 201
+    lasting = secure.security.create_token("tia", "laptop", actor="test").secret
+    resp = secure.client(token=lasting).post("/api/v1/auth/tokens", json={})
+    assert resp.status_code == 201, resp.text
