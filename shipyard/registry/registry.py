@@ -37,6 +37,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from shipyard.registry.uris import ModelUri, parse_model_uri, parse_runs_uri
+from shipyard.store import filters
 from shipyard.store.base import DEFAULT_EXPERIMENT_ID
 from shipyard.store.registry import ALL_ALIASES, RegistryStore
 from shipyard.tracking.context import current_user
@@ -248,6 +249,9 @@ class Registry:
         self.store.get_registered_model(name)
         where = f"name = '{_quote(name)}'"
         if filter_string.strip():
+            # Parsed alone first, so a mistake is reported in the text the caller wrote (its
+            # positions), not in the name clause prefixed here.
+            filters.parse_model_version_filter(filter_string)
             where = f"{where} AND {filter_string}"
         return self.store.search_model_versions(
             where, max_results, list(order_by) if order_by else ["version_number DESC"], page_token

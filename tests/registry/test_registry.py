@@ -313,3 +313,13 @@ def test_a_paused_deployment_holds_its_candidate_only_if_paused_in_a_rollout(
     assert rec.holds(1)
     assert rec.holds(2) is held
     assert not rec.holds(3)
+
+
+def test_a_bad_version_filter_is_reported_in_the_callers_own_text(workspace: Workspace) -> None:
+    registry = Registry(workspace)
+    registry.register_model_version("churn", f"runs:/{log_package(workspace)}/model")
+    with pytest.raises(errors.InvalidFilter) as caught:
+        registry.list_versions("churn", "version_number >> 2")
+    assert caught.value.details["filter"] == "version_number >> 2"
+    assert caught.value.details["position"] == 16  # not counted from a prefixed name clause
+    assert "name = " not in caught.value.message
