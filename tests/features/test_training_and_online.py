@@ -276,3 +276,23 @@ def test_an_infinite_feature_value_does_not_break_online_reads(
     fs.materialize(end=t0)
     online = fs.get_online_features(["spend:spend"], [{"customer_id": i} for i in (1, 2, 3)])
     assert online.to_dict() == {"customer_id": [1, 2, 3], "spend": [None, 2.0, None]}
+
+
+def test_online_keys_from_numpy_read_as_plain_ones(fs: FeatureStore, tmp_path: Path) -> None:
+    """Keys taken from a numpy array (``df["id"].to_numpy()``) are ``numpy.int64``: they failed
+    to encode (an internal error) instead of finding the entity."""
+    import numpy as np
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    path = tmp_path / "spend.parquet"
+    pq.write_table(pa.Table.from_pylist(
+        [{"customer_id": i, "ts": t0, "spend": float(i)} for i in (1, 2)]), path)  # fmt: skip
+    view = FeatureView("spend", entities=[customer], features=[Field("spend")],
+                       source=FileSource(str(path), event_time="ts"))  # fmt: skip
+    fs.apply([customer, view])
+    fs.materialize(end=t0)
+    ids = np.array([2, 1, 3])
+    rows = [{"customer_id": i} for i in ids]
+    assert all(isinstance(r["customer_id"], np.integer) for r in rows)
+    online = fs.get_online_features(["spend:spend"], rows)
+    assert online.to_dict()["spend"] == [2.0, 1.0, None]
