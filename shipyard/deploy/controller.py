@@ -42,7 +42,14 @@ from shipyard.deploy.analysis import (
 )
 from shipyard.deploy.gates import GateReport, check_gates
 from shipyard.deploy.spec import DeploymentPolicy, Environment
-from shipyard.errors import ApprovalRequired, GateFailed, InvalidInput, InvalidState, NotFound
+from shipyard.errors import (
+    ApprovalRequired,
+    GateFailed,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    ShipyardError,
+)
 from shipyard.store.deployments import DeploymentEvent, DeploymentRecord
 
 if TYPE_CHECKING:
@@ -349,8 +356,9 @@ class Deployments:
             )
         policy = self.policy(rec)
         self._move_alias(rec, policy.served, previous, user, why, force=True)
-        new = self._write(
+        new = self._write_after_alias(
             rec,
+            policy.served,
             state=State.ROLLED_BACK,
             stable_version=previous,
             candidate_version=rec.stable_version,
@@ -706,8 +714,9 @@ class Deployments:
             else f"version {version} promoted to {policy.served.alias} (was version "
             f"{rec.stable_version}), 100% of traffic: {why}"
         )
-        return self._write(
+        return self._write_after_alias(
             rec,
+            policy.served,
             state=State.PROMOTED,
             stable_version=version,
             candidate_version=None if first else version,
@@ -729,6 +738,29 @@ class Deployments:
                 evidence=evidence or {},
             ),
         )
+
+    def _write_after_alias(
+        self, rec: DeploymentRecord, env: Environment, **kwargs: Any
+    ) -> DeploymentRecord:
+        """:meth:`_write` after the served alias was moved: if the record changed meanwhile (a
+        pause or a rollback won the race), the alias goes back to the stable version the record
+        now holds, so the registry never says what the deployment does not serve."""
+        try:
+            return self._write(rec, **kwargs)
+        except _Moved:
+            now = self.store.find(rec.name)
+            if now is not None and now.stable_version is not None:
+                try:
+                    self._move_alias(
+                        now,
+                        env,
+                        now.stable_version,
+                        CONTROLLER_USER,
+                        "the deployment changed while this decision was written",
+                    )
+                except ShipyardError:
+                    log.exception("deployment %s: could not put the alias back", rec.name)
+            raise
 
     def _move_alias(
         self,

@@ -128,3 +128,25 @@ def test_rolling_back_a_first_version_in_gating_says_none_serves(
     message = deployments.events("churn-prod")[-1].message
     assert "none serves traffic" in message
     assert "version None" not in message  # was: "all traffic to version None"
+
+
+def test_a_promotion_that_loses_a_race_puts_the_alias_back(
+    workspace: Workspace, deployments: Deployments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alias moves before the state is written; when a pause lands in between, the write
+    fails and the alias must follow the record (still version 1), not the lost promotion."""
+    _deployed(workspace, deployments)
+    register(workspace, {"auc": 0.81})
+    move = deployments._move_alias
+
+    def move_then_pause(rec, env, version, *args, **kwargs):  # type: ignore[no-untyped-def]
+        move(rec, env, version, *args, **kwargs)
+        if version == 2:
+            deployments.pause("churn-prod", reason="a person acted at the same time")
+
+    monkeypatch.setattr(deployments, "_move_alias", move_then_pause)
+    with pytest.raises(InvalidState, match="changed while this command ran"):
+        deployments.promote("churn-prod", 2)
+    assert Registry(workspace).get_version_by_alias(MODEL, "champion").version == 1
+    rec = deployments.get("churn-prod")
+    assert (rec.state, rec.stable_version) == (State.PAUSED, 1)
