@@ -43,6 +43,7 @@ import sqlalchemy as sa
 
 from shipyard._version import __version__
 from shipyard.artifacts.base import ByteStore
+from shipyard.artifacts.cas import digest_of_key
 from shipyard.config import Settings
 from shipyard.errors import InvalidInput, MissingDependency, ShipyardError
 
@@ -270,10 +271,59 @@ def read_manifest(src: Path) -> dict[str, Any]:
     return manifest
 
 
+def _refuse_used_metadata(settings: Settings, backend: str) -> None:
+    """``InvalidInput`` unless the target's metadata database is empty (blobs left by a restore
+    that failed before its database went in are fine: the same ones go in again)."""
+    from shipyard.store.db import create_engine
+
+    if backend == "sqlite":
+        target = _sqlite_path(settings.tracking_uri)
+        if target.exists() and target.stat().st_size > 0:
+            raise InvalidInput(
+                f"{target} already exists; restore into an empty workspace (a new --home)."
+            )
+        return
+    engine = create_engine(settings.tracking_uri, pool_size=1)
+    try:
+        tables = sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    if tables:
+        raise InvalidInput(
+            f"The target database already has tables ({', '.join(sorted(tables)[:5])}"
+            "...); restore into an empty database."
+        )
+
+
+def _restore_metadata(settings: Settings, backend: str, src: Path) -> None:
+    """The database, in one step: a file renamed into place, or one ``pg_restore``."""
+    if backend == "sqlite":
+        target = _sqlite_path(settings.tracking_uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".restoring")
+        shutil.copyfile(src / SQLITE_FILE, partial)
+        partial.replace(target)
+        return
+    libpq_url, env = _libpq_target(settings.tracking_uri)
+    _run(
+        [
+            _tool("pg_restore"),
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",
+            "--dbname",
+            libpq_url,
+            str(src / PG_FILE),
+        ],
+        "pg_restore",
+        env,
+    )
+
+
 def restore(settings: Settings, src: Path, *, progress: Progress | None = None) -> RestoreReport:
     """Restore the backup in ``src`` into the empty workspace ``settings`` names."""
     from shipyard.artifacts.registry import open_byte_store
-    from shipyard.store.db import create_engine
 
     if settings.is_remote:
         raise InvalidInput("Restore on the server's host, into a database URI, not over HTTP.")
@@ -287,58 +337,41 @@ def restore(settings: Settings, src: Path, *, progress: Progress | None = None) 
         )
     blobs = open_byte_store(settings.artifact_uri, settings)
     try:
-        if any(True for _ in blobs.list("sha256/")):
-            raise InvalidInput(
-                f"The artifact store {settings.artifact_uri} already holds blobs; restore into "
-                "an empty workspace (a new --home)."
-            )
-        if backend == "sqlite":
-            target = _sqlite_path(settings.tracking_uri)
-            if target.exists() and target.stat().st_size > 0:
-                raise InvalidInput(
-                    f"{target} already exists; restore into an empty workspace (a new --home)."
-                )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".restoring")
-            shutil.copyfile(src / SQLITE_FILE, partial)
-            partial.replace(target)
-        else:
-            engine = create_engine(settings.tracking_uri, pool_size=1)
-            try:
-                tables = sa.inspect(engine).get_table_names()
-            finally:
-                engine.dispose()
-            if tables:
-                raise InvalidInput(
-                    f"The target database already has tables ({', '.join(sorted(tables)[:5])}"
-                    "...); restore into an empty database."
-                )
-            libpq_url, env = _libpq_target(settings.tracking_uri)
-            _run(
-                [
-                    _tool("pg_restore"),
-                    "--no-owner",
-                    "--no-privileges",
-                    "--exit-on-error",
-                    "--dbname",
-                    libpq_url,
-                    str(src / PG_FILE),
-                ],
-                "pg_restore",
-                env,
-            )
+        # The metadata goes in last: until it does, the workspace is empty to every reader, and
+        # a restore that failed half-way (blobs in, no database) can simply be run again.
+        _refuse_used_metadata(settings, backend)
         files = sorted(p for p in (src / BLOBS).rglob("*") if p.is_file())
         total = 0
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         for i, path in enumerate(files, start=1):
+            key = path.relative_to(src / BLOBS).as_posix()
+            digest = digest_of_key(key)
+            if digest is None:
+                raise InvalidInput(
+                    f"{path} is not a content-addressed blob of a Shipyard backup; restore from "
+                    "the folder `shipyard backup` wrote, unchanged."
+                )
             # put_file may move its file: hand it a copy, so the backup stays whole.
             staged = settings.tmp_dir / f"restore-{i}.blob"
-            shutil.copyfile(path, staged)
-            total += staged.stat().st_size
-            blobs.put_file(path.relative_to(src / BLOBS).as_posix(), staged)
-            staged.unlink(missing_ok=True)
+            try:
+                with path.open("rb") as source, staged.open("wb") as copy:
+                    hasher = hashlib.sha256()
+                    for chunk in iter(lambda: source.read(1 << 20), b""):
+                        hasher.update(chunk)
+                        copy.write(chunk)
+                if hasher.hexdigest() != digest:
+                    raise InvalidInput(
+                        f"{path} does not hold the bytes its name says (sha256 "
+                        f"{hasher.hexdigest()}); the backup is damaged, so nothing was restored "
+                        "into the database. Restore from an intact copy."
+                    )
+                total += staged.stat().st_size
+                blobs.put_file(key, staged)
+            finally:
+                staged.unlink(missing_ok=True)
             if progress is not None:
                 progress(i, len(files))
+        _restore_metadata(settings, backend, src)
     finally:
         blobs.close()
     return RestoreReport(settings.home, backend, manifest.get("revision"), len(files), total)

@@ -152,3 +152,31 @@ def test_backup_refuses_a_used_folder_and_checks_the_manifest(
         read_manifest(tmp_path / "ok")
     with pytest.raises(InvalidInput, match="not a Shipyard backup"):
         read_manifest(tmp_path)
+
+
+def test_a_damaged_blob_restores_nothing_and_a_retry_from_an_intact_copy_works(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """The blobs go in first, each checked against its digest, and the database last: a
+    restore that fails leaves no database pointing at missing bytes, and can be run again."""
+    import io
+    import shutil
+
+    run = workspace.store.create_run("0").info.run_id
+    for i in range(3):
+        workspace.artifacts.upload(run, f"f{i}.txt", io.BytesIO(f"bytes {i}".encode()))
+    backup(workspace.settings, tmp_path / "intact")
+    shutil.copytree(tmp_path / "intact", tmp_path / "damaged")
+    blob = sorted(p for p in (tmp_path / "damaged" / "blobs").rglob("*") if p.is_file())[-1]
+    blob.write_bytes(b"not what the name says")
+    target = _settings(tmp_path / "restored", None)
+    with pytest.raises(InvalidInput, match="damaged"):
+        restore(target, tmp_path / "damaged")
+    database = Path(target.tracking_uri.removeprefix("sqlite:///"))
+    assert not database.exists()  # nothing points at the bytes that did not go in
+    restored = restore(target, tmp_path / "intact")  # blobs already in are fine
+    assert restored.blobs == 3
+    with Workspace.open(target) as ws:
+        for i in range(3):
+            with ws.artifacts.open(run, f"f{i}.txt") as f:
+                assert f.read() == f"bytes {i}".encode()
