@@ -52,12 +52,19 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(to_json(value), indent=2, allow_nan=False, ensure_ascii=False))
 
 
-def write_file(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to a file the user named (``--output``, ``--html``); a failure is one
-    readable error rather than a traceback."""
+def write_file(path: str | os.PathLike[str], text: str, *, make_folder: bool = False) -> None:
+    """Write ``text`` to a file the user named (``--output``, ``--html``) atomically (a
+    temporary file renamed into place), creating its folder with ``make_folder``; a failure is
+    one readable error rather than a traceback, and leaves no partial file."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        if make_folder:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise InvalidInput(
             f"can't write {os.fspath(path)}: {exc.strerror or exc}. Check that its folder exists "
             "and is writable, or choose another path."

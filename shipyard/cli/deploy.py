@@ -8,7 +8,6 @@ Every command calls :class:`shipyard.deploy.Deployments` (or the controller).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,6 +21,7 @@ from shipyard.cli._output import (
     print_fields,
     print_table,
     table,
+    write_file,
 )
 
 if TYPE_CHECKING:
@@ -276,11 +276,8 @@ def export_cmd(
     if output is None:
         click.echo(text, nl=False)
         return
-    target = Path(output)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    click.echo(f"Wrote the {fmt} manifests of {name!r} to {target}.")
+    write_file(output, text)
+    click.echo(f"Wrote the {fmt} manifests of {name!r} to {output}.")
 
 
 # ---------------------------------------------------------------------------- gates

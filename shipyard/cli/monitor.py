@@ -7,7 +7,6 @@ Every command calls one function of :mod:`shipyard.monitoring`.
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from shipyard.cli._output import (
     note,
     print_table,
     table,
+    write_file,
 )
 from shipyard.errors import InvalidInput
 
@@ -111,7 +111,9 @@ def drift_cmd(
     if html_path:
         from shipyard.monitoring.report import drift_html
 
-        _write(Path(html_path), drift_html(report, f"Drift: {current} vs {reference}"))
+        write_file(
+            html_path, drift_html(report, f"Drift: {current} vs {reference}"), make_folder=True
+        )
     if as_json:
         emit_json(report.to_dict())
         return
@@ -144,14 +146,6 @@ def _busy(text: str, *, enabled: bool) -> Any:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
-
-
-def _write(path: Path, text: str) -> None:
-    """Write atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _span(value: str) -> dict[str, int]:
@@ -358,7 +352,7 @@ def report_cmd(state: CliState, name: str, output: str | None, limit: int, as_js
         emit_json(report)
         return
     path = Path(output or f"{name}-report.html")
-    _write(path, monitor_html(report))
+    write_file(path, monitor_html(report), make_folder=True)
     note(f"Wrote {path}.")
 
 

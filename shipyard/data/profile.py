@@ -68,6 +68,13 @@ def kind_of(logical: str) -> str:
 
 def numeric_values(array: Any) -> np.ndarray:
     """The non-null, finite values of an Arrow array as float64 (NaN and infinities left out)."""
+    values = _non_nan_values(array)
+    finite = np.isfinite(values)
+    return values if finite.all() else values[finite]
+
+
+def _non_nan_values(array: Any) -> np.ndarray:
+    """The non-null, non-NaN values of an Arrow array as float64 (infinities kept)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -83,20 +90,8 @@ def numeric_values(array: Any) -> np.ndarray:
         array = pc.drop_null(array)
     values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
     if values.size and not pa.types.is_integer(array.type):
-        values = values[np.isfinite(values)]
+        values = values[~np.isnan(values)]
     return values
-
-
-def _count_infinite(array: Any) -> int:
-    """How many values of a floating-point Arrow array are +-inf (0 for other types)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if not pa.types.is_floating(array.type):
-        return 0
-    return int(pc.sum(pc.is_inf(array)).as_py() or 0)
 
 
 def category_counts(array: Any) -> dict[str, int]:
@@ -157,9 +152,13 @@ class ColumnProfile:
         length = len(array)
         self.count += length
         if self.kind == "numeric":
-            values = numeric_values(array)
+            values = _non_nan_values(array)
+            finite = np.isfinite(values)
+            infinite = values.size - int(np.count_nonzero(finite))
+            if infinite:
+                self.infinite += infinite
+                values = values[finite]
             self.nulls += length - values.size
-            self.infinite += _count_infinite(array)
             self._add_moments(values)
             assert self.quantiles is not None
             self.quantiles.update(values)

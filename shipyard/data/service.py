@@ -131,12 +131,9 @@ class Datasets:
     def _analyse(source: Source) -> tuple[Profile | None, Schema | None]:
         if not source.tabular:
             return None, None
-        from shipyard.data.profile import Profile
         from shipyard.data.schema import infer_schema, unique_candidates
 
-        profile = Profile.from_batches(source.batches())
-        if not profile.columns:  # no rows: the columns still come from the file's schema
-            profile = Profile.from_batches((), schema=source.arrow_schema())
+        profile = _profile_of(source)
         unique = set()
         for column in unique_candidates(profile):
             values = source.read_column(column)
@@ -268,13 +265,8 @@ class Datasets:
 
     def profile_data(self, data: Any) -> Profile:
         """Profile a table or file without registering it (a serving window, say)."""
-        from shipyard.data.profile import Profile
-
         with open_source(data) as source:
-            profile = Profile.from_batches(source.batches())
-            if not profile.columns:
-                profile = Profile.from_batches((), schema=source.arrow_schema())
-            return profile
+            return _profile_of(source)
 
     def diff(self, name: str, base: int, other: int) -> dict[str, Any]:
         """What changed between two versions: metadata, schema and profile."""
@@ -320,3 +312,14 @@ class Datasets:
                 [DatasetInput(Dataset(name, v.content_digest[:36], "shipyard", v.uri), tags)],
             )
         return v
+
+
+def _profile_of(source: Source) -> Profile:
+    """The profile of a tabular source; a table without rows keeps its columns (from the
+    file's schema, read only then)."""
+    from shipyard.data.profile import Profile
+
+    profile = Profile.from_batches(source.batches())
+    if not profile.columns:
+        profile = Profile.from_batches((), schema=source.arrow_schema())
+    return profile

@@ -240,6 +240,22 @@ def _agreement(cand: pd.DataFrame, stable: pd.DataFrame) -> tuple[float | None, 
     return (same / total if total else None), len(merged)
 
 
+def _counter_increase(
+    phase: str, arm: str, now: Baseline | None, then: Baseline | None
+) -> tuple[float, float] | str | None:
+    """How many requests ``arm`` answered and failed since the window began, from the servers'
+    ``/metrics`` counters: ``None`` without them, ``"reset"`` when one went back (a model server
+    restarted, so the difference means nothing)."""
+    if now is None or then is None:
+        return None
+    answered_now, answered_then = (
+        (now.shadow, then.shadow) if phase == "shadow" else (now.requests, then.requests)
+    )
+    done = answered_now.get(arm, 0.0) - answered_then.get(arm, 0.0)
+    failed = now.errors.get(arm, 0.0) - then.errors.get(arm, 0.0)
+    return "reset" if done < 0 or failed < 0 else (done, failed)
+
+
 def measure(
     folder: Path,
     *,
@@ -298,36 +314,22 @@ def measure(
         else:
             notes.append(f"no scores of the stable version {stable_arm} in the window yet")
     error_rate = errors = None
-    counted = metrics_now is not None and baseline is not None
-    if metrics_now is not None and baseline is not None:
-        answered_now, answered_then = (
-            (metrics_now.shadow, baseline.shadow)
-            if phase == "shadow"
-            else (metrics_now.requests, baseline.requests)
+    counters = _counter_increase(phase, candidate_arm, metrics_now, baseline)
+    if counters == "reset":
+        notes.append(
+            "the servers' /metrics counters went back since the window began (a model "
+            "server restarted), so the error rate is not measured from them"
+            + (" but from the prediction log" if phase != "shadow" else "")
         )
-        done = answered_now.get(candidate_arm, 0.0) - answered_then.get(candidate_arm, 0.0)
-        failed = metrics_now.errors.get(candidate_arm, 0.0) - baseline.errors.get(
-            candidate_arm, 0.0
-        )
-        if done < 0 or failed < 0:  # a counter went back: a model server restarted
-            counted = False
-            notes.append(
-                "the servers' /metrics counters went back since the window began (a model "
-                "server restarted), so the error rate is not measured from them"
-                + (" but from the prediction log" if phase != "shadow" else "")
-            )
-        else:
-            errors = int(failed)
-            if done + failed > 0:
-                error_rate = failed / (done + failed)
-    if not counted and phase != "shadow" and requests + logged_errors > 0:
+    if isinstance(counters, tuple):
+        done, failed = counters
+        errors = int(failed)
+        if done + failed > 0:
+            error_rate = failed / (done + failed)
+    elif phase != "shadow" and requests + logged_errors > 0:
         errors = logged_errors  # failed requests are in the prediction log too
         error_rate = logged_errors / (requests + logged_errors)
-    elif (
-        (metrics_now is None or baseline is None)
-        and abort.error_rate is not None
-        and phase == "shadow"
-    ):
+    elif counters is None and abort.error_rate is not None and phase == "shadow":
         notes.append(
             "shadow error rate not measured: shadow failures are counted only in the servers' "
             "/metrics (configure serving.metrics_urls)"

@@ -25,7 +25,6 @@ and imported again where it runs.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 import os
@@ -430,27 +429,9 @@ def collect(objects: Iterable[Any]) -> list[Definition]:
 def load_definitions(target: str) -> list[Definition]:
     """The definitions in a Python file (``defs/features.py``) or an importable module
     (``myproject.features``)."""
-    path = Path(target)
-    if target.endswith(".py") or path.is_file():
-        if not path.is_file():
-            raise InvalidInput(f"{target} does not exist; give a Python file or a module name.")
-        from shipyard.pipelines.dsl import _load_error, _load_file
+    from shipyard.pipelines.dsl import load_module
 
-        try:
-            module = _load_file(path)
-        except Exception as exc:  # the user's code failed: say so, not "internal error"
-            raise _load_error(target, exc) from exc
-    else:
-        from shipyard.pipelines.dsl import _load_error
-
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise InvalidInput(
-                f"can't import module {target!r} ({exc}); check the name, or give a file path."
-            ) from None
-        except Exception as exc:
-            raise _load_error(target, exc) from exc
+    module = load_module(target)
     defs = collect(vars(module).values())
     if not defs:
         raise InvalidInput(

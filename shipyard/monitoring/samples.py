@@ -330,20 +330,14 @@ def _from_profile(col: ColumnProfile, kind: str, what: str) -> Sample:
         levels = col.quantiles.levels
         items = np.concatenate(levels) if levels else np.empty(0)
         weights = np.concatenate([np.full(lv.size, 2.0**h) for h, lv in enumerate(levels)])
-        finite = np.isfinite(items)
-        items, weights = items[finite], weights[finite]
+        # A profile counts infinities as nulls (shipyard.data.profile): its sketch and moments
+        # are finite already.
         order = np.argsort(items, kind="stable")
-        items, weights = items[order], weights[order]
         valid = col.valid
-        mean = col.mean if valid else math.nan
         std = math.sqrt(col.m2 / valid) if valid else math.nan
-        if valid and not (math.isfinite(mean) and math.isfinite(std)) and items.size:
-            # Infinite values in the profiled column: the finite sketch's moments instead.
-            mean = float(np.average(items, weights=weights))
-            std = math.sqrt(float(np.average((items - mean) ** 2, weights=weights)))
-        if valid and not items.size:
-            valid = 0  # only infinite values: nothing to compare
-        return NumericSample(items, weights, valid, mean, std, exact=False)
+        return NumericSample(
+            items[order], weights[order], valid, col.mean if valid else math.nan, std, exact=False
+        )
     if col.frequent is None:
         raise InvalidInput(
             f"column {col.name!r} of the {what} profile is {col.type}; its values were not "

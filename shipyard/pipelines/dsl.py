@@ -512,14 +512,31 @@ def _load_file(path: Path) -> Any:
     return module
 
 
-def _load_error(target: str, exc: Exception) -> ShipyardError:
-    """The error for a pipeline file or module whose own code failed while it was loaded."""
-    if isinstance(exc, ShipyardError):
-        return exc
-    return InvalidInput(
-        f"can't load {target}: running it raised {type(exc).__name__}: {exc}. Fix the file and "
-        "run again (SHIPYARD_DEBUG=1 shows the traceback)."
-    )
+def load_module(target: str) -> Any:
+    """The module a user's Python file (``path/to/file.py``) or importable module name
+    (``package.module``) holds, run or imported. A missing one, or its own code failing while it
+    runs, is one readable ``InvalidInput`` (the original exception chained)."""
+    try:
+        if target.endswith(".py") or "/" in target or Path(target).is_file():
+            path = Path(target)
+            if not path.is_file():
+                raise InvalidInput(
+                    f"{target} does not exist; give the path of a Python file or a module name."
+                )
+            return _load_file(path)
+        try:
+            return importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            raise InvalidInput(
+                f"can't import module {target!r} ({exc}); check the name, or give a file path."
+            ) from None
+    except ShipyardError:
+        raise
+    except Exception as exc:
+        raise InvalidInput(
+            f"can't load {target}: running it raised {type(exc).__name__}: {exc}. Fix the file "
+            "and run again (SHIPYARD_DEBUG=1 shows the traceback)."
+        ) from exc
 
 
 def load_pipeline(reference: str) -> Pipeline:
@@ -530,23 +547,7 @@ def load_pipeline(reference: str) -> Pipeline:
             f"{reference!r} does not name a pipeline; write FILE.py:PIPELINE or MODULE:PIPELINE "
             "(for example examples/pipeline_demo.py:breast_cancer)."
         )
-    if target.endswith(".py") or "/" in target or Path(target).is_file():
-        path = Path(target)
-        if not path.is_file():
-            raise InvalidInput(f"{target} does not exist; give the path of a Python file.")
-        try:
-            module = _load_file(path)
-        except Exception as exc:
-            raise _load_error(target, exc) from exc
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ModuleNotFoundError as exc:
-            raise InvalidInput(
-                f"can't import module {target!r} ({exc}); check the name, or give a file path."
-            ) from None
-        except Exception as exc:
-            raise _load_error(target, exc) from exc
+    module = load_module(target)
     value: Any = module
     for part in attr.split("."):
         value = getattr(value, part, None)

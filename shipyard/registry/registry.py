@@ -43,6 +43,7 @@ from shipyard.store.registry import ALL_ALIASES, RegistryStore
 from shipyard.tracking.context import current_user
 
 if TYPE_CHECKING:  # pragma: no cover
+    from shipyard.store.deployments import DeploymentRecord
     from shipyard.workspace import Workspace
 
 ReferenceCheck = Callable[[ModelVersion], Iterable[str]]
@@ -53,14 +54,16 @@ def deployment_references(workspace: Workspace, version: ModelVersion) -> list[s
     """The workspace's deployments that serve ``version`` (stable, or the candidate of a rollout
     under way), in words; none for a workspace without a deployment store (a server URI: the
     server asks its own)."""
+    return _held_by(_deployments_of(workspace, version.name), version.version)
+
+
+def _deployments_of(workspace: Workspace, model: str) -> list[DeploymentRecord]:
     store = workspace.deployment_store
-    if store is None:
-        return []
-    return [
-        f"deployment {rec.name!r}"
-        for rec in store.list()
-        if rec.model == version.name and rec.holds(version.version)
-    ]
+    return [] if store is None else [rec for rec in store.list() if rec.model == model]
+
+
+def _held_by(deployments: Iterable[DeploymentRecord], version: int) -> list[str]:
+    return [f"deployment {rec.name!r}" for rec in deployments if rec.holds(version)]
 
 
 class Registry:
@@ -73,10 +76,8 @@ class Registry:
         self, workspace: Workspace, *, reference_checks: Sequence[ReferenceCheck] = ()
     ) -> None:
         self.workspace = workspace
-        self._checks: list[ReferenceCheck] = [
-            lambda mv: deployment_references(workspace, mv),
-            *reference_checks,
-        ]
+        self._checks: list[ReferenceCheck] = list(reference_checks)
+        """Asked after the workspace's deployments (:func:`deployment_references`)."""
 
     @property
     def store(self) -> RegistryStore:
@@ -313,9 +314,7 @@ class Registry:
         """Everything that refers to a version, in words; deleting it is refused unless empty."""
         found = list(self.store.version_references(name, version))
         mv = self.store.get_model_version(name, version)
-        for check in self._checks:
-            found.extend(check(mv))
-        return found
+        return found + self._references(mv, _deployments_of(self.workspace, name))
 
     def delete_version(
         self, name: str, version: int, *, user: str | None = None, reason: str | None = None
@@ -329,14 +328,16 @@ class Registry:
         return self.workspace.artifacts.free(digests)
 
     def refuse_if_model_referenced(self, name: str) -> None:
-        """``InvalidState`` naming what still uses any version of model ``name``."""
+        """``InvalidState`` naming what still uses any version of model ``name`` (the
+        deployments are read once, not once per version)."""
+        deployments = _deployments_of(self.workspace, name)
         page_token = None
         while True:
             page = self.store.search_model_versions(
                 f"name = '{_quote(name)}'", max_results=1000, page_token=page_token
             )
             for version in page:
-                self.refuse_if_referenced(version)
+                self._refuse(version, deployments)
             page_token = page.next_page_token
             if page_token is None:
                 break
@@ -344,9 +345,18 @@ class Registry:
     def refuse_if_referenced(self, version: ModelVersion) -> None:
         """``InvalidState`` naming what still uses ``version`` (deployments, the reference checks);
         the store refuses aliased versions itself."""
-        found: list[str] = []
+        self._refuse(version, _deployments_of(self.workspace, version.name))
+
+    def _references(
+        self, version: ModelVersion, deployments: Iterable[DeploymentRecord]
+    ) -> list[str]:
+        found = _held_by(deployments, version.version)
         for check in self._checks:
             found.extend(check(version))
+        return found
+
+    def _refuse(self, version: ModelVersion, deployments: Iterable[DeploymentRecord]) -> None:
+        found = self._references(version, deployments)
         if found:
             raise InvalidState(
                 f"Model {version.name!r} version {version.version} can't be deleted: "

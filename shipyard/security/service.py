@@ -109,6 +109,17 @@ def basic_credentials(value: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who an ``Authorization`` header names (:meth:`Security.authenticate`) and how: ``method``
+    is ``token`` or ``password``; ``token_expiry`` (epoch ms) is the expiry of the token used,
+    ``None`` for a password or a token that does not expire."""
+
+    user: User
+    method: str
+    token_expiry: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewToken:
     """A token just created: its record and its secret (shown once, never stored)."""
 
@@ -302,6 +313,10 @@ class Security:
     def verify_token(self, secret: str, *, remote_addr: str | None) -> User:
         """The user a token belongs to; ``Unauthenticated`` (audited) when it is unknown,
         revoked, expired or its user is disabled."""
+        return self._active_token(secret, remote_addr)[1]
+
+    def _active_token(self, secret: str, remote_addr: str | None) -> tuple[Token, User]:
+        """:meth:`verify_token`, with the token itself."""
         found = self.store.find_token(token_digest(secret)) if looks_like_token(secret) else None
         now = now_ms()
         if found is None or not found[0].is_active(now) or found[1].disabled:
@@ -326,37 +341,24 @@ class Security:
                 self.store.touch_token(token.token_id, now)
             except Exception:  # pragma: no cover - best effort, never fails a request
                 logger.debug("could not record the use of token %s", token.token_id)
-        return user
+        return token, user
 
-    def token_expiry(self, authorization: str) -> int | None:
-        """The expiry (epoch ms) of the API token an ``Authorization`` header carries (Bearer,
-        or in Basic's password); ``None`` for a password or a token that does not expire."""
-        scheme, _, value = authorization.partition(" ")
-        scheme, value = scheme.lower(), value.strip()
-        secret = value if scheme == "bearer" else ""
-        if scheme == "basic" and value:
-            try:
-                secret = basic_credentials(value)[1]
-            except Unauthenticated:
-                return None
-        if not looks_like_token(secret):
-            return None
-        found = self.store.find_token(token_digest(secret))
-        return found[0].expiry_time if found else None
-
-    def authenticate(self, authorization: str, *, remote_addr: str | None) -> tuple[User, str]:
+    def authenticate(self, authorization: str, *, remote_addr: str | None) -> SignedIn:
         """The user an ``Authorization`` header value names, and how: ``Bearer <token>``,
         or ``Basic`` with a user name and its password or one of its tokens. Raises
         ``Unauthenticated`` (audited when credentials were given but wrong)."""
         scheme, _, value = authorization.partition(" ")
         scheme, value = scheme.lower(), value.strip()
-        if scheme == "bearer" and value:
-            return self.verify_token(value, remote_addr=remote_addr), "token"
+        secret = value if scheme == "bearer" and value else None
         if scheme == "basic" and value:
             username, password = basic_credentials(value)
-            if password.startswith(TOKEN_PREFIX):
-                return self.verify_token(password, remote_addr=remote_addr), "token"
-            return self.verify_password(username, password, remote_addr=remote_addr), "password"
+            if not password.startswith(TOKEN_PREFIX):
+                user = self.verify_password(username, password, remote_addr=remote_addr)
+                return SignedIn(user, "password")
+            secret = password
+        if secret is not None:
+            token, user = self._active_token(secret, remote_addr)
+            return SignedIn(user, "token", token.expiry_time)
         raise Unauthenticated(
             "This server requires credentials: send 'Authorization: Bearer <token>' "
             "(MLFLOW_TRACKING_TOKEN / SHIPYARD_HTTP_TOKEN) or HTTP Basic "

@@ -117,6 +117,8 @@ class Principal:
     roles: frozenset[str] = field(default_factory=frozenset)
     method: str = "anonymous"
     """How it authenticated: ``anonymous``, ``password``, ``token`` or ``trusted_header``."""
+    token_expiry: int | None = None
+    """With ``method="token"``: when that token expires (epoch ms), if it does."""
 
 
 ANONYMOUS = Principal("anonymous")
@@ -224,12 +226,17 @@ class WorkspaceAuthenticator:
             if name:
                 user = await run_in_threadpool(self.security.trusted_user, name, remote_addr=host)
                 return Principal(user.username, True, method="trusted_header")
-        user, method = await run_in_threadpool(
+        signed_in = await run_in_threadpool(
             self.security.authenticate,
             conn.headers.get("authorization", ""),
             remote_addr=host,
         )
-        return Principal(user.username, True, method=method)
+        return Principal(
+            signed_in.user.username,
+            True,
+            method=signed_in.method,
+            token_expiry=signed_in.token_expiry,
+        )
 
 
 class RoleAuthorizer:

@@ -86,9 +86,9 @@ class ServingGuard:
     def _check(self, scope: Scope, action: str) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
-        user, _ = self.security.authenticate(
+        user = self.security.authenticate(
             headers.get("authorization", ""), remote_addr=client[0] if client else None
-        )
+        ).user
         for resource in self.resources:
             self.security.check(user.username, action, resource)
 

@@ -127,12 +127,19 @@ def test_errors_are_one_line(shipyard: Shipyard, tmp_path: Path) -> None:
     assert "different number of fields" in shipyard.fails("data", "add", "x", str(ragged))
 
 
-def test_an_unwritable_report_or_unreadable_schema_is_one_error_line(
-    shipyard: Shipyard, tmp_path: Path
-) -> None:
+@pytest.fixture
+def small(shipyard: Shipyard, tmp_path: Path) -> Path:
+    """A two-row CSV, registered as dataset ``small``."""
     table = tmp_path / "small.csv"
     table.write_text("a,b\n1,x\n2,y\n")
     shipyard("data", "add", "small", str(table))
+    return table
+
+
+def test_an_unwritable_report_or_unreadable_schema_is_one_error_line(
+    shipyard: Shipyard, small: Path, tmp_path: Path
+) -> None:
+    table = small
     missing = tmp_path / "no-such-folder" / "report.html"
     line = shipyard.fails("data", "validate", "small", str(table), "--html", str(missing))
     assert line.startswith("Error: can't write ")
@@ -145,11 +152,8 @@ def test_an_unwritable_report_or_unreadable_schema_is_one_error_line(
 
 
 def test_a_version_number_past_the_database_range_is_one_error_line(
-    shipyard: Shipyard, tmp_path: Path
+    shipyard: Shipyard, small: Path
 ) -> None:
-    table = tmp_path / "small.csv"
-    table.write_text("a\n1\n2\n")
-    shipyard("data", "add", "small", str(table))
     huge = str(2**64)
     line = shipyard.fails("data", "show", "small", "--version", huge)
     assert line.startswith(f"Error: dataset version {huge} is not a version number")

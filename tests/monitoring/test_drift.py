@@ -289,8 +289,7 @@ def test_infinite_values_do_not_hide_drift() -> None:
     assert raw.statistic is not None
     assert math.isfinite(raw.statistic)
     assert raw.n_reference == raw.n_current == 2999
-    with np.errstate(invalid="ignore"):  # the profile's moments see the infinity
-        profile = Profile.from_batches(pa.Table.from_pandas(ref).to_batches())
+    profile = Profile.from_batches(pa.Table.from_pandas(ref).to_batches())  # inf: a null
     stored = compare(profile, cur).column("a")
     assert stored.drifted
     assert stored.statistic == pytest.approx(raw.statistic, rel=0.05)

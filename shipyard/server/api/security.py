@@ -41,7 +41,6 @@ from shipyard.server.auth import authorize, principal_of
 from shipyard.server.routing import ApiRouter, QueryParam
 
 if TYPE_CHECKING:
-    from shipyard.security.service import NewToken
     from shipyard.workspace import Workspace
 
 router = ApiRouter(tag="auth")
@@ -161,23 +160,15 @@ async def create_token(request: Request, ws: Workspace) -> Response:
     days = body.get("expires_in_days")
     if days is not None and (isinstance(days, bool) or not isinstance(days, int | float)):
         raise InvalidInput("expires_in_days must be a number of days, or null.")
-    security = security_of(request, ws)
-
-    def create() -> NewToken:
-        not_after = (
-            security.token_expiry(request.headers.get("authorization", ""))
-            if principal.method == "token"
-            else None
-        )
-        return security.create_token(
+    new = await run_in_threadpool(
+        lambda: security_of(request, ws).create_token(
             username,
             optional_str(body, "name") or "default",
             expires_in_days=None if days is None else float(days),
             actor=_actor(request),
-            not_after=not_after,
+            not_after=principal.token_expiry,  # a token can't mint one that outlives it
         )
-
-    new = await run_in_threadpool(create)
+    )
     return json_response({"token": asdict(new.token), "secret": new.secret}, 201)
 
 
