@@ -14,6 +14,15 @@ every store method:
   (PostgreSQL) is run again from the start a few times.
 * **Errors.** Database exceptions become :mod:`shipyard.errors` classes with a message that names
   the database (password hidden) and says what to do; SQLAlchemy exceptions never escape.
+* **Checkpoints off the request path (SQLite).** A commit in WAL mode appends the changed pages
+  to the ``-wal`` file; copying them back into the database file (a *checkpoint*, with two
+  fsyncs) is what SQLite does inline in the commit that crosses its threshold, which made every
+  fifteenth log-batch several times slower than the others. A :class:`_Checkpointer` thread per
+  database runs passive checkpoints instead, after every :data:`CHECKPOINT_EVERY_COMMITS`
+  commits or within :data:`CHECKPOINT_AFTER_S` of the last one; SQLite's own inline checkpoint
+  stays as the backstop at :data:`SQLITE_WAL_BACKSTOP_PAGES` pages, so the log stays bounded
+  even when the thread falls behind. Durability is unchanged: a commit still writes its pages
+  to the log before it returns.
 * **No-wait transactions.** Inside :meth:`Database.no_wait` a SQLite transaction that meets
   another writer's lock does not wait: it raises :class:`WouldBlock` at once, before anything
   is written. The server uses it to run short logging calls on its event loop, where waiting
@@ -31,7 +40,10 @@ open path.
 
 from __future__ import annotations
 
+import os
 import random
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,6 +64,13 @@ T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60
+SQLITE_WAL_BACKSTOP_PAGES = 4096
+"""``wal_autocheckpoint``: the log size (pages of 4 KiB, so 64 MiB) at which a commit
+checkpoints inline, when the background checkpoints have not kept up."""
+CHECKPOINT_EVERY_COMMITS = 16
+"""Commits after which the background thread checkpoints at once."""
+CHECKPOINT_AFTER_S = 1.0
+"""Seconds after a commit within which the background thread checkpoints."""
 UPGRADE_COMMAND = "shipyard db upgrade"
 
 _WRITE_OPTION = "shipyard_write"
@@ -159,6 +178,7 @@ def _sqlite_engine(parsed: sa.URL) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA synchronous = NORMAL")
             if not in_memory:
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_BACKSTOP_PAGES}")
                 (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
                 if str(mode).lower() != "wal":
                     _retry_locked(lambda: cursor.execute("PRAGMA journal_mode = WAL").fetchone())
@@ -181,8 +201,6 @@ def _sqlite_engine(parsed: sa.URL) -> Engine:
 
 def _retry_locked(fn: Callable[[], object]) -> None:
     """Run a connection-setup statement, waiting out another process holding the file lock."""
-    import sqlite3
-
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
     while True:
         try:
@@ -208,6 +226,9 @@ class Database:
         )
         """Whether :meth:`no_wait` applies: a SQLite file (not PostgreSQL, whose waits are
         network round trips and row locks, nor a shared in-memory database)."""
+        self._checkpointer = (
+            _Checkpointer(Path(database).expanduser().absolute()) if self.supports_no_wait else None
+        )
 
     @staticmethod
     @contextmanager
@@ -233,10 +254,15 @@ class Database:
         outside the database. A :class:`~shipyard.errors.ShipyardError` it raises rolls the
         transaction back and reaches the caller unchanged.
         """
-        return self._run(self._write_engine, fn)
+        result = self._run(self._write_engine, fn)
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
+        return result
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and stop the checkpoint thread)."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
     def _run(self, engine: Engine, fn: Callable[[Connection], T]) -> T:
@@ -256,6 +282,87 @@ class Database:
             except sa_exc.SQLAlchemyError as exc:
                 raise translate_error(exc, self.url) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Checkpointer:
+    """Passive WAL checkpoints of one SQLite file, in a daemon thread (see the module docstring).
+
+    The thread starts with the first commit (again in a forked child, where it does not exist),
+    ends after a quiet :data:`CHECKPOINT_AFTER_S`, and runs each checkpoint on a connection of its own, opened read-write without creating the
+    file, so a database removed in the meantime is skipped, never recreated. A checkpoint that
+    meets another process's checkpoint, or fails, is left for the next round: it is an
+    optimization, and SQLite's inline backstop keeps the log bounded either way.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._uri = f"{path.as_uri().replace('file://', 'file:', 1)}?mode=rw"
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._pending = 0
+        self._stopped = False
+        self.checkpoints = 0
+        """Checkpoints run so far (for tests and diagnostics)."""
+
+    def committed(self) -> None:
+        """Count one commit; start the thread if needed and wake it every so many commits."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._pending += 1
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._wake = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._loop, name="shipyard-sqlite-checkpoint", daemon=True
+                )
+                self._thread.start()
+            if self._pending >= CHECKPOINT_EVERY_COMMITS:
+                self._wake.set()
+
+    def stop(self) -> None:
+        """Run a last checkpoint and end the thread (it may be started again by a commit)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stopped = True
+            self._wake.set()
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=SQLITE_BUSY_TIMEOUT_S)
+        with self._lock:
+            self._stopped = False
+            self._pending = 0
+
+    def _loop(self) -> None:
+        # Ends once a wait passes without commits (the next commit starts a new thread), so
+        # idle or forgotten databases hold no thread.
+        wake = self._wake
+        while True:
+            wake.wait(CHECKPOINT_AFTER_S)
+            with self._lock:
+                wake.clear()
+                pending, self._pending = self._pending, 0
+                mine = self._thread is threading.current_thread()
+                done = not pending or not mine or self._stopped
+                if done and mine:
+                    self._thread = None
+            if pending:
+                self._checkpoint()
+            if done:
+                return
+
+    def _checkpoint(self) -> None:
+        try:
+            conn = sqlite3.connect(self._uri, uri=True, timeout=0, check_same_thread=False)
+        except sqlite3.Error:
+            return  # the file is gone or unreadable: nothing to checkpoint
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.checkpoints += 1
+        except sqlite3.Error:
+            pass  # another checkpoint is running, or the file went away: the next round
+        finally:
+            conn.close()
 
 
 def _is_transient(exc: sa_exc.DBAPIError) -> bool:
