@@ -253,19 +253,25 @@ def history_page(
     (SQLite), or by value (PostgreSQL). The token holds the last page's final (step, timestamp)
     and how many points with exactly that pair were returned so far, so such points are never
     repeated or skipped across pages.
+
+    The query reads four columns (the links as one flag), because most of a long history's cost
+    is the driver making a Python value per column per row; a page where some point has a
+    dataset or model is read a second time for those (same statement, same transaction).
     """
     # One more row than asked for tells whether there is a next page.
     fetch = INT64_MAX if limit is None else limit + 1
     if after is None:
-        result = conn.exec_driver_sql(_history_select(dialect, False), (run_id, key, fetch, 0))
+        values: tuple[Any, ...] = (run_id, key, fetch, 0)
     else:
         step, timestamp, seen = after
         values = (run_id, key, step, step, timestamp, fetch, seen)
-        result = conn.exec_driver_sql(_history_select(dialect, True), values)
     # The driver's own tuples: a page holds up to 25,000 points, and SQLAlchemy's rows would
     # cost as much again as the query.
-    rows: list[HistoryRow] = list(result.cursor.fetchall())  # type: ignore[union-attr]
-    result.close()
+    rows: list[HistoryRow] = _driver_rows(conn, _history_select(dialect, after is not None), values)
+    if any(row[3] for row in rows):
+        links = _driver_rows(conn, _history_select(dialect, after is not None, True), values)
+        rows = [(s, t, v, link if flag else None)
+                for (s, t, v, flag), link in zip(rows, links, strict=True)]  # fmt: skip
     token = None
     if limit is not None and len(rows) > limit:
         rows = rows[:limit]
@@ -277,23 +283,48 @@ def history_page(
     return Page(rows, token)
 
 
+def _driver_rows(conn: Connection, sql: str, values: tuple[Any, ...]) -> list[Any]:
+    result = conn.exec_driver_sql(sql, values)
+    rows = list(result.cursor.fetchall())  # type: ignore[union-attr]
+    result.close()
+    return rows
+
+
 def history_metrics(key: str, rows: list[HistoryRow]) -> list[Metric]:
     """The points of :func:`history_page` as entities."""
     nan = math.nan
     # Positional construction from plain tuples: a history page holds up to 25,000 points.
     return [
-        Metric(key, nan if is_nan else float(value), timestamp, step, ds_name, ds_digest, model)
-        for step, timestamp, value, is_nan, ds_name, ds_digest, model in rows
+        Metric(key, nan if value is None else float(value), timestamp, step, *(links or _NO_LINKS))
+        for step, timestamp, value, links in rows
     ]
 
 
+_NO_LINKS = (None, None, None)
+
+
 @functools.cache
-def _history_select(dialect: str, after: bool) -> str:
+def _history_select(dialect: str, after: bool, links: bool = False) -> str:
+    """The history page query: ``(step, timestamp, value or NULL for NaN, has links)`` per
+    point, or with ``links`` the ``(dataset_name, dataset_digest, model_id)`` of the same
+    points."""
     m = metrics.c
     names: tuple[str, ...] = ("run_id", "key")
-    query = sa.select(
-        m.step, m.timestamp, m.value, m.is_nan, m.dataset_name, m.dataset_digest, m.model_id
-    ).where(m.run_id == sa.bindparam("run_id"), m.key == sa.bindparam("key"))
+    columns: tuple[Any, ...]
+    if links:
+        columns = (m.dataset_name, m.dataset_digest, m.model_id)
+    else:
+        columns = (
+            m.step,
+            m.timestamp,
+            sa.case((m.is_nan, sa.null()), else_=m.value),
+            sa.or_(
+                m.dataset_name.is_not(None), m.dataset_digest.is_not(None), m.model_id.is_not(None)
+            ),
+        )
+    query = sa.select(*columns).where(
+        m.run_id == sa.bindparam("run_id"), m.key == sa.bindparam("key")
+    )
     if after:
         query = query.where(
             sa.or_(

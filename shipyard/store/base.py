@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from shipyard.entities import (
     ArtifactInfo,
@@ -38,10 +39,13 @@ from shipyard.entities import (
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 
-HistoryRow = tuple[int, int, float, bool, str | None, str | None, str | None]
-"""One point of a metric's history as a plain tuple: ``(step, timestamp, value, is_nan,
-dataset_name, dataset_digest, model_id)``; ``value`` is 0 when ``is_nan`` (which may be an
-int, 0 or 1). See :meth:`TrackingStore.get_metric_history_rows`."""
+MetricLinks = tuple[str | None, str | None, str | None]
+"""A point's ``(dataset_name, dataset_digest, model_id)``."""
+HistoryRow = tuple[int, int, float | None, Any]
+"""One point of a metric's history as a plain tuple: ``(step, timestamp, value, links)``.
+``value`` is ``None`` where a NaN was logged. ``links`` is falsy (``None``, ``0`` or ``False``)
+for a point logged without a dataset or model, which is nearly every point, and otherwise the
+point's :data:`MetricLinks`. See :meth:`TrackingStore.get_metric_history_rows`."""
 
 
 class TrackingStore(ABC):
@@ -196,10 +200,9 @@ class TrackingStore(ABC):
         page = self.get_metric_history(run_id, key, max_results, page_token)
         rows: list[HistoryRow] = []
         for m in page.items:
-            nan = math.isnan(m.value)
-            value = 0.0 if nan else m.value
-            rows.append((m.step, m.timestamp, value, nan, m.dataset_name, m.dataset_digest,
-                         m.model_id))  # fmt: skip
+            links = (m.dataset_name, m.dataset_digest, m.model_id)
+            value = None if math.isnan(m.value) else m.value
+            rows.append((m.step, m.timestamp, value, links if any(links) else None))
         return Page(rows, page.next_page_token)
 
     @abstractmethod

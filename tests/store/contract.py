@@ -548,6 +548,51 @@ class TrackingStoreContract:
         store.log_batch(run.run_id, [linked])
         assert list(store.get_metric_history(run.run_id, "acc")) == [linked]
 
+    def test_metric_history_rows(self, store: TrackingStore, run: Run) -> None:
+        rid = run.run_id
+        points = [
+            Metric("m", 1.5, 10, 0),
+            Metric("m", math.nan, 11, 1),
+            Metric("m", 2.5, 12, 2, dataset_name="eval", dataset_digest="d1"),
+            Metric("m", -0.0, 13, 3),
+            Metric("m", math.nan, 14, 4, model_id="m-7"),
+            Metric("m", 4.0, 15, 5),
+        ]
+        store.log_batch(rid, points)
+        expected = [
+            (0, 10, 1.5, None),
+            (1, 11, None, None),
+            (2, 12, 2.5, ("eval", "d1", None)),
+            (3, 13, -0.0, None),
+            (4, 14, None, (None, None, "m-7")),
+            (5, 15, 4.0, None),
+        ]
+
+        def plain(rows: list[Any]) -> list[Any]:  # links: any falsy value means "none"
+            return [(s, t, v, tuple(links) if links else None) for s, t, v, links in rows]
+
+        page = store.get_metric_history_rows(rid, "m")
+        assert page.next_page_token is None
+        assert plain(page.items) == expected
+        # Pages with and without linked points, and the entities built from the same rows.
+        for size in (1, 2, 4):
+            rows: list[Any] = []
+            token = None
+            while True:
+                page = store.get_metric_history_rows(rid, "m", max_results=size, page_token=token)
+                rows += page.items
+                if not (token := page.next_page_token):
+                    break
+            assert plain(rows) == expected
+        history = store.get_metric_history(rid, "m").items
+        assert [(m.step, m.model_id, m.dataset_name) for m in history] == [
+            (0, None, None), (1, None, None), (2, None, "eval"),
+            (3, None, None), (4, "m-7", None), (5, None, None),
+        ]  # fmt: skip
+        assert math.isnan(history[1].value)
+        assert math.isnan(history[4].value)
+        assert history[3].value == 0.0
+
     def test_log_inputs(self, store: TrackingStore, exp: str) -> None:
         a = store.create_run(exp)
         b = store.create_run(exp)

@@ -152,8 +152,8 @@ def history_columns(
     key: str, rows: list[HistoryRow], next_page_token: str | None
 ) -> dict[str, Any]:
     """The columnar JSON form of a page of metric points (the store's :data:`HistoryRow`)."""
-    steps, timestamps, values, nans, names, digests, models = (
-        map(list, zip(*rows, strict=True)) if rows else ([], [], [], [], [], [], [])
+    steps, timestamps, values, links = (
+        map(list, zip(*rows, strict=True)) if rows else ([], [], [], [])
     )
     out: dict[str, Any] = {
         "key": key,
@@ -161,16 +161,14 @@ def history_columns(
         "timestamps": timestamps,
         # v - v == 0 only for finite floats (the common case, tested without a call).
         "values": [
-            v if not n and v - v == 0 else ("NaN" if n else finite_or_str(v))
-            for v, n in zip(values, nans, strict=True)
+            v if v is not None and v - v == 0 else ("NaN" if v is None else finite_or_str(v))
+            for v in values
         ],
     }
-    for column, items in (
-        ("dataset_names", names),
-        ("dataset_digests", digests),
-        ("model_ids", models),
-    ):
-        if any(v is not None for v in items):
-            out[column] = items
+    if any(links):
+        for i, column in enumerate(("dataset_names", "dataset_digests", "model_ids")):
+            items = [link[i] if link else None for link in links]
+            if any(v is not None for v in items):
+                out[column] = items
     out["next_page_token"] = next_page_token
     return out

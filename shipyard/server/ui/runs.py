@@ -8,7 +8,6 @@ couple of thousand points and draws at once.
 
 from __future__ import annotations
 
-import math
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -113,10 +112,10 @@ def full_history(ws: Workspace, run_id: str, key: str) -> np.ndarray:
     rows = ws.store.get_metric_history_rows(run_id, key).items
     out = np.empty((len(rows), 3), dtype=np.float64)
     n = len(rows)
-    for column in range(3):  # step, timestamp, value: one C-level pass each
+    for column in range(2):  # step, timestamp: one C-level pass each
         out[:, column] = np.fromiter(map(itemgetter(column), rows), np.float64, n)
-    nan = np.fromiter(map(itemgetter(3), rows), bool, n)
-    out[nan, 2] = math.nan
+    # The value is None where a NaN was logged, which a float array reads as NaN.
+    out[:, 2] = np.array(list(map(itemgetter(2), rows)), dtype=np.float64)
     return out
 
 
