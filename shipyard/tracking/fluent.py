@@ -402,11 +402,25 @@ def search_runs(
     )
 
 
+def _exit_status() -> RunStatus:
+    """How a script that leaves runs open ended: ``FAILED`` after an uncaught exception,
+    ``KILLED`` after Ctrl-C, else ``FINISHED``. Python records an uncaught exception in
+    ``sys.last_value`` before the exit handlers run; an interactive session keeps the last
+    error typed at the prompt there, so it always counts as finished."""
+    import sys
+
+    last = getattr(sys, "last_value", None)
+    if last is None or hasattr(sys, "ps1") or sys.flags.interactive:
+        return RunStatus.FINISHED
+    return RunStatus.KILLED if isinstance(last, KeyboardInterrupt) else RunStatus.FAILED
+
+
 @atexit.register
 def _end_runs_at_exit() -> None:
     try:
+        status = _exit_status()
         while active_run() is not None:
-            end_run(RunStatus.FINISHED)
+            end_run(status)
     except Exception as exc:  # pragma: no cover - exit path
         import sys
 

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 import shipyard
@@ -96,3 +101,44 @@ def test_resuming_a_run_while_another_is_active_is_refused() -> None:
     assert shipyard.active_run() is first
     shipyard.end_run()
     assert shipyard.active_run() is None
+
+
+_LEAVE_A_RUN_OPEN = """
+import sys
+import shipyard
+run = shipyard.start_run()
+shipyard.log_metric("m", 1.0)
+print(run.run_id, flush=True)
+if sys.argv[1] == "raise":
+    raise ValueError("training diverged")
+if sys.argv[1] == "interrupt":
+    raise KeyboardInterrupt
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "status"),
+    [("raise", "FAILED"), ("interrupt", "KILLED"), ("return", "FINISHED")],
+)
+def test_runs_left_open_end_with_how_the_script_ended(
+    tmp_path: Path, how: str, status: str
+) -> None:
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path / "home")}
+    env.pop("SHIPYARD_TRACKING_URI", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _LEAVE_A_RUN_OPEN, how],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (proc.returncode == 0) == (how == "return"), proc.stderr
+    run_id = proc.stdout.split()[0]
+    client = shipyard.Client(home=tmp_path / "home")
+    try:
+        run = client.get_run(run_id)
+        assert run.info.status == status
+        assert run.info.end_time is not None
+        assert run.data.metrics["m"].value == 1.0  # flushed before the run ended
+    finally:
+        client.close()
