@@ -352,7 +352,12 @@ class Security:
         secret = value if scheme == "bearer" and value else None
         if scheme == "basic" and value:
             username, password = basic_credentials(value)
-            if not password.startswith(TOKEN_PREFIX):
+            # A Basic password is one of the user's tokens when a token has that digest; a
+            # password that merely starts like a token (``shp_...``) is still a password.
+            if not (
+                looks_like_token(password)
+                and self.store.find_token(token_digest(password)) is not None
+            ):
                 user = self.verify_password(username, password, remote_addr=remote_addr)
                 return SignedIn(user, "password")
             secret = password

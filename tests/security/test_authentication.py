@@ -51,6 +51,17 @@ def test_basic_password_bearer_and_basic_token_all_sign_in(
         assert client.get("/api/v1/experiments").status_code == 200
 
 
+def test_a_password_shaped_like_a_token_is_still_a_password(secure: SecureServer) -> None:
+    password = "shp_" + "p" * 30  # the shape of a token, but no token has this digest
+    secure.security.create_user("tok-like", password, actor="test")
+    resp = secure.client(basic=("tok-like", password)).get("/api/v1/auth/whoami")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["username"] == "tok-like"
+    wrong = secure.client(basic=("tok-like", "shp_" + "q" * 30)).get("/api/v1/auth/whoami")
+    assert wrong.status_code == 401
+    assert _failed_logins(secure.security) == [{"method": "password", "reason": "bad_password"}]
+
+
 @pytest.mark.parametrize(
     ("basic", "reason"),
     [
