@@ -179,6 +179,8 @@ def _span(value: str) -> dict[str, int]:
               help="Correct the p-value tests for testing many columns.")  # fmt: skip
 @click.option("--interval", type=int, default=300, show_default=True,
               help="Seconds between scheduled runs on the server.")  # fmt: skip
+@click.option("--classes", help="A,B,C: the class labels of probability predictions, in the "
+              "order of the model's columns (model.classes_), or a JSON list.")  # fmt: skip
 @json_option
 @pass_state
 def create_cmd(
@@ -199,6 +201,7 @@ def create_cmd(
     tests: tuple[str, ...],
     correction: str | None,
     interval: int,
+    classes: str | None,
     as_json: bool,
 ) -> None:
     """Create monitor NAME over an endpoint's serving windows."""
@@ -228,11 +231,38 @@ def create_cmd(
         model=model, deployment=deployment, task=task, target=target,
         features=list(features) or None, segments=list(segments), tests=_tests(tests),
         correction=correction, interval_s=interval,
+        classes=_classes(classes) if classes is not None else None,
     )  # fmt: skip
     if as_json:
         emit_json(monitor_dict(m))
         return
     note(f"Created monitor {m.name} on endpoint {m.endpoint}.")
+
+
+def _classes(value: str) -> list[Any]:
+    """``--classes``: a JSON list, or labels separated by commas (numbers read as numbers)."""
+    import json
+    import math
+
+    if value.lstrip().startswith("["):
+        try:
+            return list(json.loads(value))
+        except ValueError as e:
+            raise InvalidInput(f"--classes {value!r} is not a JSON list: {e}.") from None
+    out: list[Any] = []
+    for item in (v.strip() for v in value.split(",")):
+        if not item:
+            raise InvalidInput(
+                f"--classes {value!r} has an empty label: write A,B,C, or a JSON list such as "
+                '\'["a,b", "c"]\' for labels that hold commas.'
+            )
+        try:
+            number = json.loads(item)
+        except ValueError:
+            number = None
+        is_number = isinstance(number, int | float) and not isinstance(number, bool)
+        out.append(number if is_number and math.isfinite(number) else item)
+    return out
 
 
 @monitor.command("list")
@@ -275,6 +305,7 @@ def delete_cmd(state: CliState, name: str) -> None:
 def run_cmd(state: CliState, names: tuple[str, ...], partial: bool, as_json: bool) -> None:
     """Compute the new windows of monitors NAMES (default: every enabled monitor) now."""
     from shipyard.monitoring.monitors import run_monitor
+    from shipyard.monitoring.report import performance_notes
 
     ws = state.workspace
     targets = list(names) or [m.name for m in ws.monitors.list_monitors() if m.enabled]
@@ -303,6 +334,9 @@ def run_cmd(state: CliState, names: tuple[str, ...], partial: bool, as_json: boo
             _num(last.get("drift_share")), ", ".join(esc(a.rule) for a in o.alerts) or "-",
         )  # fmt: skip
     print_table(t, empty="No monitors to run; create one with `shipyard monitor create`.")
+    for o in outcomes:
+        for text in dict.fromkeys(n for r in o.results for n in performance_notes(r.details)):
+            note(f"Monitor {o.monitor}: {text}.")
 
 
 @monitor.command("results")
@@ -315,6 +349,7 @@ def run_cmd(state: CliState, names: tuple[str, ...], partial: bool, as_json: boo
 def results_cmd(state: CliState, name: str, limit: int, as_json: bool) -> None:
     """Show monitor NAME's latest window results."""
     from shipyard.monitoring.monitors import results_over_time
+    from shipyard.monitoring.report import performance_notes
 
     results = results_over_time(state.workspace, name, max_results=limit)
     if as_json:
@@ -327,6 +362,9 @@ def results_cmd(state: CliState, name: str, limit: int, as_json: bool) -> None:
         t.add_row(format_time(r["window_end"]), str(r["num_rows"]),
                   *(_num(r["metrics"].get(k)) for k in keys))  # fmt: skip
     print_table(t, empty=f"No results yet; run `shipyard monitor run {name}`.")
+    for latest in state.workspace.monitors.list_results(name, max_results=1):
+        for text in performance_notes(latest.details):
+            note(f"Latest window: {text}.")
 
 
 @monitor.command("report")

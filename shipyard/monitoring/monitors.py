@@ -11,7 +11,10 @@ computes every complete window after the monitor's watermark and stores one resu
   prediction column: the ``target`` column of a dataset, or the window's predictions);
 * missing and out-of-schema rates (:func:`shipyard.data.validate.validate` against the
   dataset's schema, or the schema inferred from the reference profile);
-* performance on the rows whose labels arrived through feedback, overall and per segment;
+* performance on the rows whose labels arrived through feedback, overall and per segment
+  (predictions that are class probabilities are read with the monitor's ``classes``, the
+  labels of their columns; without them, a window whose labels are not column indexes gets
+  no classification metrics, and its details say why);
 * service health: error rate, latency percentiles, request and row counts.
 
 Then every alert rule of the monitor is evaluated on the new results
@@ -24,7 +27,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +36,7 @@ import numpy as np
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.monitoring import windows as w
 from shipyard.monitoring.drift import CORRECTIONS, compare
-from shipyard.monitoring.performance import evaluate
+from shipyard.monitoring.performance import CLASSIFICATION, evaluate, label_key
 from shipyard.monitoring.predictions import log_folder, read_predictions
 from shipyard.store.monitoring import Alert, Monitor, MonitorResult
 
@@ -74,6 +77,7 @@ def create_monitor(
     interval_s: int = DEFAULT_INTERVAL_S,
     prediction_field: str | None = None,
     score_field: str | None = None,
+    classes: Sequence[str | int | float | bool] | None = None,
 ) -> Monitor:
     """Create a monitor and store its reference profile (see the module docstring).
 
@@ -85,6 +89,9 @@ def create_monitor(
     ``classification`` or ``regression`` (performance needs it). ``target``: the label column of
     a reference dataset (excluded from the features; its distribution is the reference for
     prediction drift). ``segments``: feature columns to break performance down by.
+    ``classes``: the class labels in the order of the probability columns when predictions
+    are class probabilities (a scikit-learn model's ``classes_``); a prediction is then the class
+    of its largest probability, compared with the labels feedback sends.
     """
     if not name or len(name) > 250:
         raise InvalidInput("a monitor needs a name of 1 to 250 characters.")
@@ -97,6 +104,7 @@ def create_monitor(
     if interval_s <= 0:
         raise InvalidInput(f"interval_s must be positive, not {interval_s}.")
     _check_window(window)
+    classes = _check_classes(classes)
     spec: dict[str, Any] = {
         "window": dict(window),
         "task": task,
@@ -108,6 +116,7 @@ def create_monitor(
         "interval_s": int(interval_s),
         "prediction_field": prediction_field,
         "score_field": score_field,
+        "classes": classes,
     }
     profile, ref_spec = _reference_profile(ws, endpoint, reference, spec)
     spec["reference"] = ref_spec
@@ -151,6 +160,40 @@ def _check_window(window: Mapping[str, Any]) -> None:
     delay = window.get("label_delay_s", 0)
     if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay < math.inf:
         raise InvalidInput(f"label_delay_s must be a number of seconds >= 0, not {delay!r}.")
+
+
+def _check_classes(classes: Any) -> list[str | int | float | bool] | None:
+    if classes is None:
+        return None
+    how = (
+        "give the class labels in the order of the model's probability columns (scikit-learn's "
+        "`model.classes_`), as in classes=['setosa', 'versicolor', 'virginica']"
+    )
+    if isinstance(classes, np.ndarray):
+        classes = classes.tolist()  # model.classes_ as it is
+    if isinstance(classes, str | bytes | Mapping) or not isinstance(classes, Sequence):
+        raise InvalidInput(f"classes must be a list of class labels, not {classes!r}; {how}.")
+    values = [v.item() if isinstance(v, np.generic) else v for v in classes]
+    for value in values:
+        if not isinstance(value, str | int | float | bool) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            raise InvalidInput(
+                f"classes holds {value!r}; each class must be a string, a number or a boolean; "
+                f"{how}."
+            )
+    if len(values) < 2:
+        raise InvalidInput(f"classes must name at least 2 classes, not {values!r}; {how}.")
+    seen: dict[str, Any] = {}
+    for value in values:
+        key = str(label_key(value))
+        if key in seen:
+            raise InvalidInput(
+                f"classes names one class twice ({seen[key]!r} and {value!r}: labels are "
+                f"compared as text, True as 1 and 1.0 as 1); {how}."
+            )
+        seen[key] = value
+    return values
 
 
 def _reference_profile(
@@ -239,7 +282,10 @@ def _rows(ws: Workspace, endpoint: str, spec: Mapping[str, Any], since: int | No
             "`shipyard serve` (the log is on by default) before monitoring it."
         ) from None
     return w.explode(
-        log, prediction_field=spec.get("prediction_field"), score_field=spec.get("score_field")
+        log,
+        prediction_field=spec.get("prediction_field"),
+        score_field=spec.get("score_field"),
+        classes=spec.get("classes"),
     ).reset_index(drop=True)
 
 
@@ -330,8 +376,14 @@ def compute_window(
     task = spec.get("task")
     labelled = answered[answered[w.LABEL].notna()]
     metrics["labelled"] = float(len(labelled))
-    if task and not labelled.empty:
-        overall = _performance(task, labelled)
+    skipped = None
+    if task == "classification" and not labelled.empty:
+        labelled, skipped = _scorable(labelled, spec.get("classes"), details)
+    if skipped:
+        metrics.update(dict.fromkeys(CLASSIFICATION))
+        details["performance_skipped"] = skipped
+    elif task and not labelled.empty:
+        overall = _performance(task, labelled, spec.get("classes"))
         metrics.update(overall)
         segments: dict[str, Any] = {}
         for column in spec.get("segments") or []:
@@ -341,7 +393,7 @@ def compute_window(
             values = labelled[column].astype(str).value_counts().index[:MAX_SEGMENT_VALUES]
             for value in values:
                 part = labelled[labelled[column].astype(str) == value]
-                scores = _performance(task, part)
+                scores = _performance(task, part, spec.get("classes"))
                 per[str(value)] = {"rows": len(part), **scores}
                 for k, v in scores.items():
                     metrics[f"{k}[{column}={value}]"] = v
@@ -356,7 +408,51 @@ def _renamed(col: Any, name: str) -> Any:
     return ColumnProfile.from_dict({**col.to_dict(), "name": name})
 
 
-def _performance(task: str, rows: Any) -> dict[str, float | None]:
+SKIPPED_NO_CLASSES = (
+    "predictions are class probabilities but the labels are not column indexes (0 to {last}): "
+    "{examples}; create the monitor with classes=[...] (--classes) in the order of "
+    "model.classes_"
+)
+
+
+def _scorable(
+    labelled: Any, classes: Sequence[Any] | None, details: dict[str, Any]
+) -> tuple[Any, str | None]:
+    """The labelled rows a classification window can score, and why it scores none.
+
+    With ``classes``, rows whose probability list has another length are left out (counted in
+    ``details["performance_skipped_rows"]``). Without, probability predictions are column
+    indexes: labels that cannot be one (a class name, a number past the last column) would make
+    every metric wrong, so the window gets none."""
+    sizes = labelled[w.PROBA_COLUMNS]
+    proba = sizes.notna()
+    if not proba.any():
+        return labelled, None
+    if classes:
+        wrong = proba & (sizes != len(classes))
+        if wrong.any():
+            found = sorted({int(k) for k in sizes[wrong]})
+            details["performance_skipped_rows"] = {
+                "rows": int(wrong.sum()),
+                "reason": f"the prediction holds {' or '.join(map(str, found))} class "
+                f"probabilities, but the monitor has {len(classes)} classes",
+            }
+        return labelled[~wrong], None
+    bad: list[Any] = []
+    for label, k in zip(labelled.loc[proba, w.LABEL], sizes[proba], strict=True):
+        value = label_key(label)
+        if not (isinstance(value, int) and 0 <= value < int(k)) and label not in bad:
+            bad.append(label)
+    if not bad:
+        return labelled, None
+    last = int(sizes[proba].max()) - 1
+    shown = ", ".join(repr(v) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
+    return labelled, SKIPPED_NO_CLASSES.format(last=last, examples=shown)
+
+
+def _performance(
+    task: str, rows: Any, classes: Sequence[Any] | None = None
+) -> dict[str, float | None]:
     y_true = list(rows[w.LABEL])
     y_pred = list(rows[w.PREDICTION])
     scores = None
@@ -364,7 +460,7 @@ def _performance(task: str, rows: Any) -> dict[str, float | None]:
         raw = [s for s in rows[w.SCORE] if s is not None and not _is_nan(s)]
         if len(raw) == len(rows) and raw:
             scores = np.asarray(raw, dtype=np.float64)
-    return evaluate(task, y_true, y_pred, scores)
+    return evaluate(task, y_true, y_pred, scores, classes)
 
 
 def _is_nan(value: Any) -> bool:
@@ -455,7 +551,10 @@ def monitor_dict(m: Monitor) -> dict[str, Any]:
         "watermark": m.watermark,
         "last_run_time": m.last_run_time,
         "creation_time": m.creation_time,
-        **{k: m.spec.get(k) for k in ("reference", "window", "task", "segments", "interval_s")},
+        **{
+            k: m.spec.get(k)
+            for k in ("reference", "window", "task", "segments", "interval_s", "classes")
+        },
     }
 
 

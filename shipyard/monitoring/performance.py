@@ -34,7 +34,7 @@ def _positive(labels: Sequence[Any]) -> Any:
     return sorted(labels, key=str)[-1]
 
 
-def _label(value: Any) -> Any:
+def label_key(value: Any) -> Any:
     """Class labels compared as equal across JSON round trips (``1.0`` is ``1``) and as
     scikit-learn compares them (``True`` is ``1``)."""
     if isinstance(value, bool | np.bool_):
@@ -53,6 +53,17 @@ def _class_order(value: Any) -> tuple[int, Any]:
     return (1, str(value))
 
 
+def class_columns(classes: Sequence[Any]) -> list[int]:
+    """Which probability columns of a model with ``classes`` (its ``classes_``, in the order of
+    its probability columns) :func:`classification` reads as scores: the positive class's column
+    for two classes, else every column in scikit-learn's class order."""
+    labels = [label_key(c) for c in classes]
+    if len(labels) == 2:
+        positive = str(_positive(labels))
+        return [[str(v) for v in labels].index(positive)]
+    return sorted(range(len(labels)), key=lambda i: _class_order(labels[i]))
+
+
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
     """Area under the ROC curve (Mann-Whitney with mid-ranks); ``None`` with one class."""
     pos = y_true.astype(bool)
@@ -66,13 +77,21 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
 
 
 def classification(
-    y_true: Sequence[Any], y_pred: Sequence[Any], scores: np.ndarray | None = None
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    scores: np.ndarray | None = None,
+    classes: Sequence[Any] | None = None,
 ) -> dict[str, float | None]:
     """Accuracy, precision, recall, F1, and with ``scores`` (probability of the positive class for
     binary, one row of class probabilities per row otherwise, classes in scikit-learn's order:
-    numbers numerically, strings alphabetically) ROC AUC and log loss."""
-    y_true = [_label(v) for v in y_true]
-    y_pred = [_label(v) for v in y_pred]
+    numbers numerically, strings alphabetically) ROC AUC and log loss.
+
+    ``classes``: every class of the model, when known (a monitor's ``classes``). The score
+    columns are then those classes (as scikit-learn's ``labels=``), not only the classes seen
+    in these rows, and with two classes the positive one is chosen among them; ROC AUC and log
+    loss are ``None`` when a label is not one of them."""
+    y_true = [label_key(v) for v in y_true]
+    y_pred = [label_key(v) for v in y_pred]
     t = np.asarray([str(v) for v in y_true])
     p = np.asarray([str(v) for v in y_pred])
     n = t.size
@@ -81,10 +100,11 @@ def classification(
         return out
     out["accuracy"] = float(np.mean(t == p))
     raw_labels = list(dict.fromkeys([*y_true, *y_pred]))
-    classes = list(dict.fromkeys(str(v) for v in sorted(raw_labels, key=_class_order)))
-    binary = len(classes) <= 2
+    known = [label_key(c) for c in classes] if classes else []
+    columns = list(dict.fromkeys(str(v) for v in sorted(raw_labels, key=_class_order)))
+    binary = len(set(columns) | {str(v) for v in known}) <= 2
     if binary:
-        positive = str(_positive(raw_labels))
+        positive = str(_positive(known if len(known) == 2 else raw_labels))
         tp = float(np.sum((p == positive) & (t == positive)))
         fp = float(np.sum((p == positive) & (t != positive)))
         fn = float(np.sum((p != positive) & (t == positive)))
@@ -94,7 +114,7 @@ def classification(
         out["f1"] = 2 * pr * rc / (pr + rc) if pr + rc else 0.0
     else:
         precision, recall, f1 = [], [], []
-        for c in classes:
+        for c in columns:
             tp = float(np.sum((p == c) & (t == c)))
             fp = float(np.sum((p == c) & (t != c)))
             fn = float(np.sum((p != c) & (t == c)))
@@ -106,25 +126,29 @@ def classification(
         out["precision"] = float(np.mean(precision))
         out["recall"] = float(np.mean(recall))
         out["f1"] = float(np.mean(f1))
+    if known:  # the score columns are the model's classes, not only those seen here
+        columns = list(dict.fromkeys(str(v) for v in sorted(known, key=_class_order)))
+        if not set(t) <= set(columns):
+            scores = None  # scikit-learn refuses a label the model has no column for
     if scores is not None:
         s = np.asarray(scores, dtype=np.float64)
         eps = np.finfo(np.float64).eps
         if s.ndim == 1:
-            positive = str(_positive(raw_labels))
+            positive = str(_positive(known if len(known) == 2 else raw_labels))
             y = (t == positive).astype(float)
             out["roc_auc"] = roc_auc(y, s)
             q = np.clip(s, eps, 1 - eps)
             out["log_loss"] = float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
         else:
-            index = {c: i for i, c in enumerate(classes)}
-            if s.shape[1] == len(classes):
+            index = {c: i for i, c in enumerate(columns)}
+            if s.shape[1] == len(columns):
                 q = np.clip(s, eps, 1 - eps)
                 q = q / q.sum(axis=1, keepdims=True)
                 picked = q[np.arange(n), [index[v] for v in t]]
                 out["log_loss"] = float(-np.mean(np.log(picked)))
-                aucs = [roc_auc((t == c).astype(float), s[:, i]) for i, c in enumerate(classes)]
-                known = [a for a in aucs if a is not None]
-                out["roc_auc"] = float(np.mean(known)) if len(known) == len(aucs) else None
+                aucs = [roc_auc((t == c).astype(float), s[:, i]) for i, c in enumerate(columns)]
+                defined = [a for a in aucs if a is not None]
+                out["roc_auc"] = float(np.mean(defined)) if len(defined) == len(aucs) else None
     return out
 
 
@@ -159,9 +183,14 @@ def regression(y_true: Sequence[Any], y_pred: Sequence[Any]) -> dict[str, float 
 
 
 def evaluate(
-    task: str, y_true: Sequence[Any], y_pred: Sequence[Any], scores: np.ndarray | None = None
+    task: str,
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    scores: np.ndarray | None = None,
+    classes: Sequence[Any] | None = None,
 ) -> dict[str, float | None]:
-    """The task's metrics (``classification`` or ``regression``)."""
+    """The task's metrics (``classification``, with the model's ``classes`` when known, or
+    ``regression``)."""
     if task == "regression":
         return regression(y_true, y_pred)
-    return classification(y_true, y_pred, scores)
+    return classification(y_true, y_pred, scores, classes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from shipyard.monitoring.drift import DriftReport
@@ -140,6 +141,17 @@ SERIES = (
 )
 
 
+def performance_notes(details: Mapping[str, Any]) -> list[str]:
+    """Why a window's performance was not computed, or computed on fewer rows (one line each)."""
+    out = []
+    if details.get("performance_skipped"):
+        out.append(f"no classification metrics: {details['performance_skipped']}")
+    rows = details.get("performance_skipped_rows")
+    if rows:
+        out.append(f"{rows['rows']} labelled row(s) left out of performance: {rows['reason']}")
+    return out
+
+
 def monitor_report(
     monitor: dict[str, Any], results: list[dict[str, Any]], alerts: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -170,6 +182,8 @@ def monitor_html(report: dict[str, Any]) -> str:
         pdrift = (latest.get("details") or {}).get("prediction_drift")
         if pdrift:
             body.append("<h2>Prediction drift</h2>" + _drift_table([pdrift]))
+        for text in performance_notes(latest.get("details") or {}):
+            body.append(f'<p class="drift">Performance: {html.escape(text)}.</p>')
         charts = []
         for name in SERIES:
             points = [(r["window_end"], r["metrics"].get(name)) for r in results]

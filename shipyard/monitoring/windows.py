@@ -6,20 +6,29 @@ A log row is one request: ``features`` holds the request's table as JSON (``{"co
 (scalars, records or per-class probability lists), and ``label`` the feedback (one value, or a
 list with one label per example). :func:`explode` turns them into a frame with one row per
 example: the feature columns, ``__prediction__``, ``__score__`` (the positive-class probability,
-or the probability vector), ``__label__``, and the request's ``__timestamp_ms__``,
+or the probability vector), ``__label__``, ``__proba_columns__`` (how many class probabilities
+the prediction held; ``None`` for other predictions), and the request's ``__timestamp_ms__``,
 ``__latency_ms__``, ``__error__`` and ``__request_id__``.
+
+A probability list is read with the monitor's ``classes`` (the labels of its columns, what
+scikit-learn's ``model.classes_`` holds) when it has them: the prediction is the class of the
+largest probability, and the score is the positive class's probability (two classes) or the
+probabilities in :func:`shipyard.monitoring.performance.classification`'s class order. A list
+whose length is not the number of classes is neither (the monitor leaves its row out of
+performance). Without ``classes`` the prediction is the column index.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from shipyard.errors import InvalidInput
+from shipyard.monitoring.performance import class_columns
 
 PREDICTION = "__prediction__"
 SCORE = "__score__"
@@ -28,7 +37,8 @@ TIMESTAMP = "__timestamp_ms__"
 LATENCY = "__latency_ms__"
 ERROR = "__error__"
 REQUEST = "__request_id__"
-META = (PREDICTION, SCORE, LABEL, TIMESTAMP, LATENCY, ERROR, REQUEST)
+PROBA_COLUMNS = "__proba_columns__"
+META = (PREDICTION, SCORE, LABEL, TIMESTAMP, LATENCY, ERROR, REQUEST, PROBA_COLUMNS)
 
 
 def _feature_rows(text: Any) -> list[dict[str, Any]]:
@@ -56,10 +66,18 @@ def _feature_rows(text: Any) -> list[dict[str, Any]]:
     return [{"f0": data}]
 
 
-def _predictions(text: Any, n: int, field: str | None, score_field: str | None) -> list[Any]:
-    """``(prediction, score)`` per example."""
+def _predictions(
+    text: Any,
+    n: int,
+    field: str | None,
+    score_field: str | None,
+    classes: Sequence[Any] | None = None,
+    columns: list[int] | None = None,
+) -> list[Any]:
+    """``(prediction, score, probability columns)`` per example (``columns``: the
+    :func:`~shipyard.monitoring.performance.class_columns` of ``classes``)."""
     if text is None or (isinstance(text, float) and np.isnan(text)):
-        return [(None, None)] * n
+        return [(None, None, None)] * n
     data = json.loads(text) if isinstance(text, str) else text
     if isinstance(data, dict):
         if "predictions" in data:
@@ -71,44 +89,64 @@ def _predictions(text: Any, n: int, field: str | None, score_field: str | None) 
                     for i in range(len(values[0]) if values else 0)]  # fmt: skip
     if not isinstance(data, list):
         data = [data]
-    out = []
+    out: list[tuple[Any, Any, int | None]] = []
     for item in data:
         if isinstance(item, dict):
             key = field or next(iter(item), None)
             value = item.get(score_field) if score_field else None
-            out.append((item.get(key) if key is not None else None, value))
+            out.append((item.get(key) if key is not None else None, value, None))
         elif isinstance(item, list):
             probs = [float(v) for v in item]
-            label = int(np.argmax(probs)) if probs else None
-            score: Any = probs[1] if len(probs) == 2 else probs
-            out.append((label, score))
+            out.append((*_from_probabilities(probs, classes, columns), len(probs)))
         else:
-            out.append((item, None))
-    out += [(None, None)] * (n - len(out))
+            out.append((item, None, None))
+    out += [(None, None, None)] * (n - len(out))
     return out[:n] if n else out
 
 
+def _from_probabilities(
+    probs: list[float], classes: Sequence[Any] | None, columns: list[int] | None
+) -> tuple[Any, Any]:
+    """``(prediction, score)`` of one row of class probabilities (see the module docstring)."""
+    if classes is None or columns is None:
+        label = int(np.argmax(probs)) if probs else None
+        return label, (probs[1] if len(probs) == 2 else probs)
+    if len(probs) != len(classes):
+        return None, None
+    label = classes[int(np.argmax(probs))]
+    if len(columns) == 1:
+        return label, probs[columns[0]]
+    return label, [probs[i] for i in columns]
+
+
 def explode(
-    log: Any, *, prediction_field: str | None = None, score_field: str | None = None
+    log: Any,
+    *,
+    prediction_field: str | None = None,
+    score_field: str | None = None,
+    classes: Sequence[Any] | None = None,
 ) -> Any:
     """One row per example of the requests in ``log`` (see the module docstring)."""
     import pandas as pd
 
     records: list[dict[str, Any]] = []
+    columns = class_columns(classes) if classes else None
     has_error = "error" in log.columns
     for row in log.itertuples(index=False):
         error = getattr(row, "error", None) if has_error else None
         error = None if error is None or (isinstance(error, float) and np.isnan(error)) else error
         feats = _feature_rows(row.features)
         n = max(len(feats), 1)
-        preds = _predictions(row.predictions, n, prediction_field, score_field)
+        preds = _predictions(row.predictions, n, prediction_field, score_field, classes, columns)
         label = getattr(row, "label", None)
         labels = label if isinstance(label, list) and len(label) == n else [label] * n
         if n > 1 and not isinstance(label, list):
             labels = [None] * n if label is None else [label] * n
         for i in range(n):
             rec = dict(feats[i]) if i < len(feats) else {}
-            rec[PREDICTION], rec[SCORE] = preds[i] if error is None else (None, None)
+            rec[PREDICTION], rec[SCORE], rec[PROBA_COLUMNS] = (
+                preds[i] if error is None else (None, None, None)
+            )
             value = labels[i]
             rec[LABEL] = None if isinstance(value, float) and np.isnan(value) else value
             rec[TIMESTAMP] = int(row.timestamp_ms)

@@ -21,12 +21,13 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -53,6 +54,15 @@ DEFAULT_MAX_SHADOW_IN_FLIGHT = 64
 shadow arm can never hold up the answers or grow the server's memory."""
 REQUEST_ID_HEADER = "x-request-id"
 _JSON = "application/json"
+
+
+async def _unbatched(version: Version, fn: Callable[[Any], Any], data: Any) -> Any:
+    """One unbatched prediction: on the event loop while the version's calls are cheap, in a
+    worker thread once they are not (see :class:`~shipyard.serving.endpoint.CallCost`)."""
+    cost = version.cost
+    if cost.inline:
+        return cost.timed(fn, data)
+    return await run_in_threadpool(cost.timed, fn, data)
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -164,11 +174,11 @@ class ServingApp:
                 if version.batcher is not None:
                     predictions = await version.batcher.submit(data)
                 else:
-                    predictions = version.predict_matrix(data)
+                    predictions = await _unbatched(version, version.predict_matrix, data)
             elif version.batcher is not None and version.fast_columns is None:
                 predictions = await version.batcher.submit(data)
             else:
-                predictions = version.model.predict(data)
+                predictions = await _unbatched(version, version.model.predict, data)
         except Exception as exc:
             error = (
                 exc

@@ -43,6 +43,41 @@ TrafficSource = Callable[["Workspace"], "tuple[int, DeploymentSpec] | None"]
 """Reads a managed deployment's persisted traffic: ``(revision, spec)``, or ``None``."""
 
 
+CLOSE_WAIT_S = 30.0
+"""How long :meth:`Endpoint.close` waits for the registry poller to finish what it is doing."""
+INLINE_PREDICT_BUDGET_S = 0.002
+"""An unbatched prediction that usually takes longer than this runs in a worker thread."""
+
+
+class CallCost:
+    """A running estimate of how long one version's unbatched predictions take.
+
+    The server predicts on its event loop while calls are cheap (a thread hop would cost more
+    than the model), and in a worker thread once they are not: a model that takes 100 ms must
+    not hold up health checks, metrics scrapes and other requests. The estimate is a moving
+    average of the model's own time (not the wait for a thread), so it follows a model whose
+    cost changes with the size of the requests.
+    """
+
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    @property
+    def inline(self) -> bool:
+        """Whether the next call should run on the event loop."""
+        return self.seconds <= INLINE_PREDICT_BUDGET_S
+
+    def timed(self, fn: Callable[[Any], Any], data: Any) -> Any:
+        """``fn(data)``, its time folded into the estimate (a failure counts too)."""
+        start = time.perf_counter()
+        try:
+            return fn(data)
+        finally:
+            self.seconds += 0.25 * (time.perf_counter() - start - self.seconds)
+
+
 @dataclass(frozen=True)
 class Version:
     """One loaded model version of an arm."""
@@ -60,6 +95,8 @@ class Version:
     feature_service: str | None = None
     """The feature service the model declared (``log_model(..., feature_service=...)``): the
     server fetches its features for requests that carry only entity keys."""
+    cost: CallCost = field(default_factory=lambda: CallCost(), compare=False, repr=False)
+    """How long this version's unbatched predictions take, which decides where they run."""
 
     def predict_matrix(self, matrix: Any) -> Any:
         """Predict on a float64 matrix in :attr:`fast_columns` order (the fast path)."""
@@ -212,8 +249,20 @@ class Endpoint:
             self._poller.start()
 
     def close(self) -> None:
-        """Stop polling; close the workspace if this endpoint opened it."""
+        """Stop polling (waiting up to :data:`CLOSE_WAIT_S` for a registry check under way, so
+        nothing uses the workspace after it is closed); close the workspace if this endpoint
+        opened it."""
         self._stop.set()
+        poller = self._poller
+        if poller is not None and poller is not threading.current_thread():
+            poller.join(CLOSE_WAIT_S)
+            if poller.is_alive():
+                log.warning(
+                    "endpoint %s: the registry poller was still busy (loading a model?) after "
+                    "%.0f s; closing without it",
+                    self.name,
+                    CLOSE_WAIT_S,
+                )
         if self._open_workspace is not None and self._workspace is not None:
             self._workspace.close()
             self._workspace = None

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score
 
 from shipyard.config import Settings
 from shipyard.workspace import Workspace
 from tests.cli.conftest import Shipyard
-from tests.monitoring.conftest import write_requests
+from tests.monitoring.conftest import write_feedback, write_requests
+from tests.monitoring.test_class_probabilities import IRIS, _proba_requests
 from tests.monitoring.test_monitors import T0, _requests
 
 
@@ -129,3 +132,43 @@ def test_monitor_lifecycle(shipyard: Shipyard, tmp_path: Path) -> None:
     shipyard("monitor", "delete", "m")
     assert shipyard.json("monitor", "list") == []
     assert len(shipyard.json("monitor", "alerts")) == 1  # history outlives the monitor
+
+
+def test_monitor_classes_of_probability_predictions(shipyard: Shipyard, tmp_path: Path) -> None:
+    """``--classes`` names the probability columns, so class-name feedback is scored; without
+    it the run says why a window has no classification metrics."""
+    rng = np.random.default_rng(3)
+    reqs, truth = _proba_requests(rng, 300, 3)
+    ws = Workspace.open(Settings.from_env({}, home=shipyard.home))
+    try:
+        write_requests(ws, "ep", reqs)
+        write_feedback(ws, "ep", [(r["id"], IRIS[c]) for r, c in zip(reqs, truth, strict=True)])
+    finally:
+        ws.close()
+    common = ["--endpoint", "ep", "--reference-window", f"0:{T0 + 100}", "--window-rows", "200",
+              "--task", "classification"]  # fmt: skip
+    created = shipyard.json("monitor", "create", "named", *common, "--classes",
+                            "setosa, versicolor,virginica")  # fmt: skip
+    assert created["classes"] == IRIS
+    (run,) = shipyard.json("monitor", "run", "named")
+    probs = np.array([r["prediction"] for r in reqs[100:]])
+    expected = accuracy_score([IRIS[c] for c in truth[100:]], [IRIS[i] for i in probs.argmax(1)])
+    assert run["windows"][0]["metrics"]["accuracy"] == pytest.approx(expected)
+    numbers = shipyard.json("monitor", "create", "numbers", *common, "--classes", "3,1,2.5")
+    assert numbers["classes"] == [3, 1, 2.5]
+    listed = shipyard.json("monitor", "create", "listed", *common, "--classes", '["1", "a,b"]')
+    assert listed["classes"] == ["1", "a,b"]
+    assert "names one class twice ('a' and 'a'" in shipyard.fails(
+        "monitor", "create", "bad", *common, "--classes", "a,b,a"
+    )
+    assert "has an empty label" in shipyard.fails(
+        "monitor", "create", "bad", *common, "--classes", "a,,b"
+    )
+    shipyard("monitor", "create", "plain", *common)
+    text = shipyard("monitor", "run", "plain")
+    assert "Monitor plain: no classification metrics: predictions are class probabilities" in (
+        text.stderr
+    )
+    assert "classes=[...]" in shipyard("monitor", "results", "plain").stderr
+    shipyard("monitor", "report", "plain", "-o", str(tmp_path / "plain.html"))
+    assert "no classification metrics" in (tmp_path / "plain.html").read_text()

@@ -212,3 +212,57 @@ def test_a_prediction_that_cannot_be_split_fails_its_requests_instead_of_hanging
 
     answers = asyncio.run(main())
     assert all(isinstance(a, TypeError) for a in answers)
+
+
+class Sleepy:
+    """A model whose every call takes 0.3 s, and which does not gain from batching."""
+
+    def predict(self, data: Any) -> Any:
+        time.sleep(0.3)
+        return np.zeros(len(data))
+
+
+def test_call_cost_moves_slow_calls_off_the_event_loop_and_back() -> None:
+    from shipyard.serving.endpoint import CallCost
+
+    cost = CallCost()
+    assert cost.inline
+    cost.timed(lambda _: time.sleep(0.05), None)
+    assert not cost.inline
+    for _ in range(60):  # cheap calls again (smaller requests): back on the loop
+        cost.timed(lambda _: None, None)
+    assert cost.inline
+    try:
+        cost.timed(lambda _: (time.sleep(0.05), 1 / 0), None)
+    except ZeroDivisionError:
+        pass
+    assert not cost.inline  # a slow failure counts too
+
+
+def test_a_slow_unbatched_model_does_not_hold_up_health_checks(
+    workspace: Workspace, cancer: Data
+) -> None:
+    import shipyard
+
+    path = workspace.settings.home / "sleepy"
+    shipyard.save_model(Sleepy(), path, input_example=cancer.X[:3])
+    body = {"dataframe_records": cancer.X.iloc[[0]].to_dict("records")}
+    spec = DeploymentSpec.single(str(path), poll_interval_s=0)
+    with serving(workspace, spec, batching=BatchingOptions(mode="off")) as s:
+        assert s.endpoint.state().versions["main"].batcher is None
+        assert s.client.post("/invocations", json=body).status_code == 200  # measured: slow
+        finished: dict[str, float] = {}
+
+        def predict() -> None:
+            with httpx.Client(base_url=s.url, timeout=30) as c:
+                assert c.post("/invocations", json=body).status_code == 200
+            finished["predict"] = time.monotonic()
+
+        worker = threading.Thread(target=predict)
+        worker.start()
+        time.sleep(0.1)  # the prediction is under way
+        assert s.client.get("/ping").status_code == 200
+        finished["ping"] = time.monotonic()
+        worker.join()
+        # The health check was answered while the model was still predicting.
+        assert finished["ping"] < finished["predict"]

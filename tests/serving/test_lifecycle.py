@@ -140,3 +140,32 @@ def test_a_failing_warm_up_never_becomes_ready(workspace: Workspace, cancer: Dat
         endpoint.load()
     with pytest.raises(ModelNotReady, match="warm-up"):
         endpoint.state()
+
+
+def test_close_waits_for_a_registry_check_under_way(
+    workspace: Workspace, models: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = Endpoint(
+        workspace, DeploymentSpec.single("models:/cancer@champion", poll_interval_s=0.02)
+    )
+    endpoint.start(background=False)
+    in_refresh = threading.Event()
+    seen: list[str] = []
+
+    def slow_refresh() -> bool:
+        in_refresh.set()
+        time.sleep(0.3)
+        # Still usable: close() has not torn anything down under the check.
+        seen.append(str(models.resolve("models:/cancer@champion").version))
+        return False
+
+    monkeypatch.setattr(endpoint, "refresh", slow_refresh)
+    assert in_refresh.wait(10)
+    endpoint.close()
+    poller = endpoint._poller
+    assert poller is not None
+    assert not poller.is_alive()  # nothing of the endpoint runs once close() returns
+    assert seen
+    count = len(seen)
+    time.sleep(0.1)
+    assert len(seen) == count  # and no check starts after it
