@@ -11,8 +11,12 @@ import math
 import posixpath
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from shipyard.errors import InvalidArtifactPath, InvalidInput, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from shipyard.entities import DatasetInput
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -253,6 +257,23 @@ def dataset_fields(
     if profile is not None:
         text(profile, f"profile of dataset {name!r}", MAX_DATASET_PROFILE_LENGTH)
 
+
+def dataset_inputs(datasets: Sequence[DatasetInput]) -> dict[tuple[str, str], DatasetInput]:
+    """A run's dataset inputs checked (count, fields, tags) and deduplicated by name and digest
+    (the first of each kept), keyed by ``(name, digest)``."""
+    if len(datasets) > MAX_DATASETS_PER_BATCH:
+        raise PayloadTooLarge(
+            f"{len(datasets)} dataset inputs in one call; the limit is "
+            f"{MAX_DATASETS_PER_BATCH}. Split them into several calls."
+        )
+    unique: dict[tuple[str, str], DatasetInput] = {}
+    for item in datasets:
+        d = item.dataset
+        dataset_fields(d.name, d.digest, d.source_type, d.source, d.schema, d.profile)
+        for k, v in item.tags.items():
+            input_tag(k, v)
+        unique.setdefault((d.name, d.digest), item)
+    return unique
 
 def artifact_path(value: object, *, allow_root: bool = False) -> str:
     """A relative artifact path such as ``model/MLmodel`` (``""`` is the root when allowed).

@@ -657,20 +657,7 @@ class SqlTrackingStore(TrackingStore):
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         validation.run_id(run_id)
-        if len(datasets) > validation.MAX_DATASETS_PER_BATCH:
-            raise errors.PayloadTooLarge(
-                f"{len(datasets)} dataset inputs in one call; the limit is "
-                f"{validation.MAX_DATASETS_PER_BATCH}. Split them into several calls."
-            )
-        unique: dict[tuple[str, str], DatasetInput] = {}
-        for item in datasets:
-            d = item.dataset
-            validation.dataset_fields(
-                d.name, d.digest, d.source_type, d.source, d.schema, d.profile
-            )
-            for k, v in item.tags.items():
-                validation.input_tag(k, v)
-            unique.setdefault((d.name, d.digest), item)
+        unique = validation.dataset_inputs(datasets)
         if not unique:
             return
 

@@ -83,14 +83,20 @@ def log_batch(ws: Workspace, args: Args) -> dict[str, Any]:
 
 def log_inputs(ws: Workspace, args: Args) -> dict[str, Any]:
     """``POST runs/log-inputs {run_id, datasets[], models[] {model_id}}``: record the datasets
-    and logged models a run used."""
+    and logged models a run used.
+
+    Everything is checked before anything is written: the datasets' fields first, then the
+    model links (which check the run and that every model exists), then the datasets. A call
+    refused for a bad dataset or an unknown model records nothing; links are idempotent, so a
+    retry after a failure in between converges."""
     rid = run_id(args)
     inputs = [_convert.dataset_input_from(item) for item in args.objects("datasets")]
     models = [check_model_id(m.require_string("model_id")) for m in args.objects("models")]
-    if inputs:
-        ws.store.log_inputs(rid, inputs)
+    validation.dataset_inputs(inputs)
     if models:
         ws.logged_models.log_run_models(rid, inputs=models)
+    if inputs:
+        ws.store.log_inputs(rid, inputs)
     if not inputs and not models:
         ws.store.get_run(rid)  # nothing to record, but an unknown run is still a 404
     return {}

@@ -381,6 +381,27 @@ def test_log_inputs_records_logged_models(client: MlflowClient) -> None:
     assert [m.model_id for m in inputs.model_inputs] == [model.model_id]
 
 
+
+def test_log_inputs_refused_records_nothing(client: MlflowClient) -> None:
+    """A log-inputs call refused for one bad part (an unknown model, a bad dataset) leaves
+    neither its datasets nor its model links behind."""
+    from mlflow.entities import Dataset, DatasetInput, LoggedModelInput
+
+    exp = client.create_experiment(unique("lm-inputs-atomic"))
+    model = client.create_logged_model(exp, name="evaluated")
+    run = client.create_run(exp).info.run_id
+    good = DatasetInput(Dataset(name="train", digest="abc123", source_type="local", source="x"))
+    with pytest.raises(MlflowException) as unknown:
+        client.log_inputs(run, datasets=[good], models=[LoggedModelInput("m-" + "0" * 32)])
+    assert unknown.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    bad = DatasetInput(Dataset(name="train", digest="d" * 40, source_type="local", source="x"))
+    with pytest.raises(MlflowException) as too_long:
+        client.log_inputs(run, datasets=[bad], models=[LoggedModelInput(model.model_id)])
+    assert too_long.value.error_code == "INVALID_PARAMETER_VALUE"
+    inputs = client.get_run(run).inputs
+    assert inputs.dataset_inputs == []
+    assert inputs.model_inputs in (None, [])
+
 def test_server_logged_no_unexpected_errors(mlflow_server: LiveServer) -> None:
     """Runs last in this module: nothing above made the server hit an unexpected error."""
     log = mlflow_server.log_text()
