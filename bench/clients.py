@@ -674,10 +674,8 @@ def artifact(d: Driver, experiment: str, size_mb: int, workdir: str) -> dict[str
         dest.mkdir()
         with Timer() as down:
             got = d.download(run_id, src.name, dest)
-        if isinstance(got, int):  # raw HTTP: the bytes received
-            got_size = got
-        else:
-            got_size = got.stat().st_size if got.is_file() else -1
+        # raw HTTP returns the bytes received; the clients return the file they wrote
+        got_size = got if isinstance(got, int) else (got.stat().st_size if got.is_file() else -1)
         d.end_run(run_id)
         if got_size != size:
             raise RuntimeError(f"downloaded {got_size} bytes, expected {size} ({got})")

@@ -275,6 +275,7 @@ def dataset_inputs(datasets: Sequence[DatasetInput]) -> dict[tuple[str, str], Da
         unique.setdefault((d.name, d.digest), item)
     return unique
 
+
 def artifact_path(value: object, *, allow_root: bool = False) -> str:
     """A relative artifact path such as ``model/MLmodel`` (``""`` is the root when allowed).
 

@@ -381,7 +381,6 @@ def test_log_inputs_records_logged_models(client: MlflowClient) -> None:
     assert [m.model_id for m in inputs.model_inputs] == [model.model_id]
 
 
-
 def test_log_inputs_refused_records_nothing(client: MlflowClient) -> None:
     """A log-inputs call refused for one bad part (an unknown model, a bad dataset) leaves
     neither its datasets nor its model links behind."""
@@ -401,6 +400,7 @@ def test_log_inputs_refused_records_nothing(client: MlflowClient) -> None:
     inputs = client.get_run(run).inputs
     assert inputs.dataset_inputs == []
     assert inputs.model_inputs in (None, [])
+
 
 def test_server_logged_no_unexpected_errors(mlflow_server: LiveServer) -> None:
     """Runs last in this module: nothing above made the server hit an unexpected error."""
