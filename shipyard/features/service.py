@@ -27,6 +27,7 @@ from shipyard.features.definitions import Definition, FeatureService, load_defin
 from shipyard.features.online import (
     NO_CREATED,
     OnlineStore,
+    Row,
     encode_key,
     loads,
     open_online_store,
@@ -442,6 +443,8 @@ class FeatureStore:
                 key_cols = [columns[k] for k in read.join_keys]
                 keys = [encode_key([c[i] for c in key_cols]) for i in range(n)]
             stored = self.online.read(read.view.name, keys)
+            if len(read.join_keys) == 1:
+                self._read_retyped(read.view.name, columns[read.join_keys[0]], stored)
             ttl = read.view.ttl_seconds
             oldest = now_ms - int(ttl * 1000) if ttl else -(2**63)
             live = [r if r is not None and oldest <= r[0] <= now_ms else None for r in stored]
@@ -457,6 +460,16 @@ class FeatureStore:
             else:
                 columns[out] = [r.get(feature) for r in computed[view]]
         return OnlineResponse(columns)
+
+    def _read_retyped(self, view: str, values: Sequence[Any], stored: list[Row | None]) -> None:
+        """Fill misses in ``stored`` whose key was given with the other type: ``"7"`` for an
+        integer key 7 (JSON from a client that quotes ids), ``7`` or ``7.0`` for a string key
+        ``"7"``. An exact match always wins; only misses are retried (a read per other form)."""
+        pending = {i: _other_keys(v) for i, v in enumerate(values) if stored[i] is None}
+        while pending := {i: alt for i, alt in pending.items() if alt and stored[i] is None}:
+            keys = [alt.pop(0) for alt in pending.values()]
+            for i, row in zip(pending, self.online.read(view, keys), strict=True):
+                stored[i] = row
 
     def _on_demand_online(
         self,
@@ -490,6 +503,26 @@ class FeatureStore:
 
     def training_set_views(self, dataset: str, version: int) -> list[tuple[str, int]]:
         return self.meta.training_set_views(dataset, version)
+
+
+def _other_keys(value: Any) -> list[str]:
+    """The online keys of a single join-key value given as another type, most likely first
+    (see :meth:`FeatureStore._read_retyped`): a float with an integer value as that integer and
+    its text, an integer as its text, a decimal integer's text (``"7"``, not ``"07"``) as the
+    number."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, float) and value.is_integer():
+        return [encode_key([int(value)]), encode_key([str(int(value))])]
+    if isinstance(value, int):
+        return [encode_key([str(value)])]
+    if isinstance(value, str) and value.strip() == value:
+        try:
+            number = int(value)
+        except ValueError:
+            return []
+        return [encode_key([number])] if str(number) == value else []
+    return []
 
 
 _ARROW_TYPES = {"int64": "int64", "float64": "float64", "string": "string", "bool": "bool_"}

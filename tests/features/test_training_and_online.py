@@ -15,7 +15,14 @@ import pytest
 
 from shipyard.data import Datasets
 from shipyard.errors import InvalidInput
-from shipyard.features import DatasetSource, FeatureStore, FeatureView, Field, FileSource
+from shipyard.features import (
+    DatasetSource,
+    Entity,
+    FeatureStore,
+    FeatureView,
+    Field,
+    FileSource,
+)
 from shipyard.features.online import RedisOnlineStore, SqliteOnlineStore
 from shipyard.workspace import Workspace
 from tests.features.conftest import TTL, Generated, customer, definitions, reference
@@ -296,3 +303,36 @@ def test_online_keys_from_numpy_read_as_plain_ones(fs: FeatureStore, tmp_path: P
     assert all(isinstance(r["customer_id"], np.integer) for r in rows)
     online = fs.get_online_features(["spend:spend"], rows)
     assert online.to_dict()["spend"] == [2.0, 1.0, None]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_online_keys_given_as_the_other_type_find_their_entity(
+    workspace: Workspace, tmp_path: Path, request: pytest.FixtureRequest, store: str
+) -> None:
+    """A client that quotes ids (``{"customer_id": "7"}`` in JSON) found nothing for an integer
+    key, silently. A miss is retried with the key's other form; an exact match always wins."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    ints, texts = tmp_path / "ints.parquet", tmp_path / "texts.parquet"
+    pq.write_table(pa.Table.from_pylist(
+        [{"customer_id": i, "ts": t0, "spend": float(i)} for i in (7, 8)]), ints)  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(
+        [{"store_id": s, "ts": t0, "sales": float(len(s))} for s in ("12", "007", "a")]),
+        texts)  # fmt: skip
+    shop = Entity("shop", join_keys=["store_id"])
+    views = [FeatureView("spend", entities=[customer], features=[Field("spend")],
+                         source=FileSource(str(ints), event_time="ts")),
+             FeatureView("sales", entities=[shop], features=[Field("sales")],
+                         source=FileSource(str(texts), event_time="ts"))]  # fmt: skip
+    online = None if store == "sqlite" else request.getfixturevalue("redis_uri")
+    fs = FeatureStore(workspace, online_store=online)
+    try:
+        fs.apply([customer, shop, *views])
+        fs.materialize(end=t0)
+        asked = [{"customer_id": v} for v in ("7", 8, 8.0, "08", " 7", "x", 9, "9")]
+        got = fs.get_online_features(["spend:spend"], asked).to_dict()["spend"]
+        assert got == [7.0, 8.0, 8.0, None, None, None, None, None]
+        asked = [{"store_id": v} for v in (12, "12", 7, "007", 12.0, "a", 13)]
+        got = fs.get_online_features(["sales:sales"], asked).to_dict()["sales"]
+        assert got == [2.0, 2.0, None, 3.0, 2.0, 1.0, None]
+    finally:
+        fs.close()
