@@ -604,7 +604,8 @@ def _monitor(ws: Workspace, trained_on: int, say: Timeline) -> tuple[dict[str, A
         action="retrain",
         sinks=[{"kind": "event"}],  # the timeline says it; no log line in between
     )
-    outcome = monitors.run_monitor(ws, MONITOR)
+    # The replay is over and the log was flushed (the caller waited), so nothing lands late.
+    outcome = monitors.run_monitor(ws, MONITOR, settle_s=0)
     if not outcome.results:
         raise ShipyardError(f"monitor {MONITOR!r} found no complete window of {served} requests.")
     window = outcome.results[-1]

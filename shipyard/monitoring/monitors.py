@@ -50,6 +50,10 @@ logger = logging.getLogger("shipyard.monitoring")
 TASKS = ("classification", "regression")
 MAX_SEGMENT_VALUES = 20
 DEFAULT_INTERVAL_S = 300
+LOG_SETTLE_S = 5.0
+"""How long after its end a window waits before it counts as complete, so the rows a model
+server's prediction log writes late (it flushes every second, per worker) are in it: a window
+marked done is never computed again, and a row that lands after it would be left out."""
 
 
 def _now_ms() -> int:
@@ -484,10 +488,22 @@ class RunOutcome:
 
 
 def run_monitor(
-    ws: Workspace, name: str, *, now_ms: int | None = None, partial: bool = False
+    ws: Workspace,
+    name: str,
+    *,
+    now_ms: int | None = None,
+    partial: bool = False,
+    settle_s: float = LOG_SETTLE_S,
 ) -> RunOutcome:
     """Compute every complete window after the monitor's watermark (``partial``: also the
-    trailing incomplete one; it is not marked done), store the results and evaluate the rules."""
+    trailing incomplete one; it is not marked done), store the results and evaluate the rules.
+
+    A window is complete once it is full (``rows``) or over (``seconds``), and ``now_ms`` is
+    ``settle_s`` (or the monitor's label delay, when longer) past its end: the prediction log
+    writes its rows up to a second late. ``settle_s=0`` suits a caller that knows the log is
+    complete (the model server stopped, or its log was flushed)."""
+    if not (isinstance(settle_s, int | float) and math.isfinite(settle_s) and settle_s >= 0):
+        raise InvalidInput(f"settle_s must be a number of seconds >= 0, not {settle_s!r}.")
     from shipyard.data.profile import Profile
     from shipyard.monitoring.alerts import evaluate_rules
 
@@ -499,10 +515,15 @@ def run_monitor(
     outcome = RunOutcome(name)
     rows = _rows(ws, monitor.endpoint, monitor.spec, since=monitor.watermark)
     watermark = monitor.watermark
-    for window in w.cut(rows, monitor.spec["window"], after=watermark, now_ms=now, partial=partial):
+    settle_ms = int(settle_s * 1000)
+    windows = w.cut(
+        rows, monitor.spec["window"], after=watermark, now_ms=now, partial=partial,
+        settle_ms=settle_ms,
+    )  # fmt: skip
+    for window in windows:
         metrics, details = compute_window(ws, monitor, window, profile)
         metrics = {k: (v if v is None or math.isfinite(v) else None) for k, v in metrics.items()}
-        complete = _complete(window, monitor.spec["window"], now)
+        complete = _complete(window, monitor.spec["window"], now, settle_ms)
         if complete:
             if not ws.monitors.claim_window(monitor.monitor_id, watermark, window.end):
                 logger.info("monitor %s: window claimed by another process", name)
@@ -520,11 +541,11 @@ def run_monitor(
     return outcome
 
 
-def _complete(window: w.Window, spec: Mapping[str, Any], now: int) -> bool:
-    delay = int(float(spec.get("label_delay_s", 0)) * 1000)
-    if "rows" in spec:  # full, and (with a label delay) old enough
-        return len(window.rows) >= int(spec["rows"]) and (not delay or window.end + delay <= now)
-    return window.end + delay <= now
+def _complete(window: w.Window, spec: Mapping[str, Any], now: int, settle_ms: int) -> bool:
+    wait = w.wait_ms(spec, settle_ms)
+    if "rows" in spec:  # full, and old enough
+        return len(window.rows) >= int(spec["rows"]) and window.end + wait <= now
+    return window.end + wait <= now
 
 
 def due_monitors(ws: Workspace, now_ms: int | None = None) -> list[Monitor]:

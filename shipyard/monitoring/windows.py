@@ -170,6 +170,12 @@ class Window:
     """The exploded rows (a DataFrame)."""
 
 
+def wait_ms(spec: dict[str, Any] | Any, settle_ms: int) -> int:
+    """How long after its end a window of ``spec`` waits to be complete: its label delay, or
+    ``settle_ms`` when that is longer."""
+    return max(int(float(spec.get("label_delay_s", 0)) * 1000), settle_ms)
+
+
 def cut(
     rows: Any,
     spec: dict[str, Any],
@@ -178,19 +184,21 @@ def cut(
     now_ms: int,
     partial: bool = False,
     max_windows: int = 100,
+    settle_ms: int = 0,
 ) -> Iterator[Window]:
     """Complete windows of ``rows`` (exploded, oldest first) that end after ``after``.
 
     ``spec``: ``{"rows": N}`` (windows of N examples, cut between requests) or ``{"seconds": S}``
     (tumbling windows aligned to multiples of S since the epoch), each with an optional
     ``label_delay_s``: a window is complete once ``now_ms`` passed its end plus the delay, so
-    labels sent through feedback after the predictions have time to arrive. ``partial`` also
-    yields the trailing incomplete window (on-demand runs)."""
+    labels sent through feedback after the predictions have time to arrive; ``settle_ms`` is the
+    least such wait (rows the prediction log writes late). ``partial`` also yields the trailing
+    incomplete window (on-demand runs)."""
     if rows.empty:
         return
     ts = rows[TIMESTAMP].to_numpy(dtype=np.int64)
     start_at = 0 if after is None else int(np.searchsorted(ts, after, side="left"))
-    delay = int(float(spec.get("label_delay_s", 0)) * 1000)
+    delay = wait_ms(spec, settle_ms)
     if "rows" in spec:
         size = int(spec["rows"])
         i, made = start_at, 0

@@ -17,7 +17,7 @@ from shipyard.monitoring.report import monitor_html
 from shipyard.workspace import Workspace
 from tests.monitoring.conftest import write_feedback, write_requests
 
-T0 = 1_800_000_000_000
+T0 = 1_728_000_000_000  # a midnight (UTC) in the past: windows are aligned, and settled
 IRIS = ["setosa", "versicolor", "virginica"]
 
 

@@ -20,7 +20,7 @@ from shipyard.monitoring.scheduler import MonitorScheduler
 from shipyard.workspace import Workspace
 from tests.monitoring.conftest import write_feedback, write_requests
 
-T0 = 1_800_000_000_000
+T0 = 1_728_000_000_000  # a midnight (UTC) in the past: windows are aligned, and settled
 
 
 def _requests(rng: np.random.Generator, start: int, n: int, *, shift: float = 0.0,
@@ -43,6 +43,33 @@ def _requests(rng: np.random.Generator, start: int, n: int, *, shift: float = 0.
             }
         )
     return out
+
+
+@pytest.mark.parametrize("window", [{"rows": 100}, {"seconds": 60}])
+def test_a_window_settles_before_it_is_done_so_late_log_rows_count(
+    workspace: Workspace, window: dict[str, Any]
+) -> None:
+    """The prediction log writes rows up to a second late (each worker flushes every second):
+    a window marked done as soon as it was full or over left such rows out for good."""
+    rng = np.random.default_rng(5)
+    write_requests(workspace, "ep", _requests(rng, 0, 100))
+    monitors.create_monitor(
+        workspace, "m", endpoint="ep", reference={"window": {"start": 0, "end": T0 + 100}},
+        window=window,
+    )  # fmt: skip
+    on_time = _requests(rng, 600, 101, step_ms=100)  # 60.0 s to 70.0 s after T0
+    write_requests(workspace, "ep", [r for i, r in enumerate(on_time) if i != 50])
+    end = T0 + 70_001 if "rows" in window else T0 + 120_000  # the full window's end
+    just_over = monitors.run_monitor(workspace, "m", now_ms=end + 1_000)
+    assert [r.details["complete"] for r in just_over.results] == []
+    write_requests(workspace, "ep", [on_time[50]])  # its server flushed it late
+    settled = monitors.run_monitor(workspace, "m", now_ms=end + 5_000)
+    assert [r.num_rows for r in settled.results] == [100 if "rows" in window else 101]
+    if "rows" in window:  # the first 100 rows now run to 69.9 s, the late one among them
+        assert settled.results[0].window_end == T0 + 69_901
+    assert settled.results[0].details["complete"] is True
+    with pytest.raises(InvalidInput, match="settle_s must be a number of seconds >= 0"):
+        monitors.run_monitor(workspace, "m", settle_s=-1)
 
 
 def test_count_windows_against_a_log_reference(workspace: Workspace) -> None:
