@@ -485,6 +485,21 @@ class Security:
                 roles.append(grants[scope])
         return strongest(roles)
 
+    def readable(self, username: str, kind: str) -> set[str] | None:
+        """What ``username`` may read of ``kind`` (``experiment`` or ``model``): ``None`` when a
+        workspace grant lets them read every one, else the ids (experiment ids, model names)
+        of the scopes they hold a role on. The web UI's list pages show a project-scoped user
+        their own experiments and models this way instead of refusing the page."""
+        grants = self._grants_of(username)
+        if satisfies(grants.get(WORKSPACE_SCOPE), "read"):
+            return None
+        prefix = f"{kind}:"
+        return {
+            scope[len(prefix) :]
+            for scope, role in grants.items()
+            if scope.startswith(prefix) and satisfies(role, "read")
+        }
+
     def _scope_of(self, resource: str) -> str | None:
         kind, _, ident = resource.partition(":")
         if not ident or ident == "*":

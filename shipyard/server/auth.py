@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
+import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -283,6 +284,22 @@ async def authorize(request: HTTPConnection, action: Action, resource: str) -> N
     if authorizer is None or isinstance(authorizer, AllowAll):
         return
     await authorizer.authorize(principal_of(request), action, resource)
+
+
+def readable_ids(request: HTTPConnection, kind: str) -> set[str] | None:
+    """What the request's principal may read of ``kind`` (``experiment`` or ``model``):
+    ``None`` for everything (no authorizer, or a workspace grant), else the ids of the
+    experiments or names of the models its grants name. Blocking: call from a worker thread.
+    An authorizer that cannot enumerate grants answers ``None`` when it allows ``kind:*``;
+    otherwise its refusal is raised."""
+    authorizer = getattr(request.app.state, "authorizer", None)
+    if authorizer is None or isinstance(authorizer, AllowAll):
+        return None
+    principal = principal_of(request)
+    if isinstance(authorizer, RoleAuthorizer) and principal.authenticated:
+        return authorizer.security.readable(principal.name, kind)
+    anyio.from_thread.run(authorizer.authorize, principal, "read", f"{kind}:*")
+    return None
 
 
 def experiment_scopes(experiment_ids: Iterable[str]) -> list[str]:

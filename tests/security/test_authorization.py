@@ -196,3 +196,45 @@ def test_a_project_reader_searches_the_runs_of_its_experiments_and_no_others(
         assert f"experiment:{theirs}" in denied.json()["message"]
         # a search naming no experiment spans the workspace: that needs a workspace grant
         assert search([]).status_code == 403
+
+
+def test_ui_lists_show_a_project_scoped_user_their_own(secure: SecureServer) -> None:
+    """The experiments and models pages used to refuse a user granted on one experiment and
+    one model (they asked for ``kind:*``); they list what the user's grants name."""
+    ws = secure.ws
+    ids = {name: ws.store.create_experiment(name) for name in ("alpha-exp", "beta-exp", "gone")}
+    for name in ("alpha-model", "beta-model"):
+        ws.registry.create_registered_model(name)
+    scoped = secure.client(token=secure.user(
+        "ana", ("reader", f"experiment:{ids['alpha-exp']}"), ("editor", "model:alpha-model"),
+        ("reader", f"experiment:{ids['gone']}"), ("reader", "model:never-made"),
+    ))  # fmt: skip
+    ws.store.delete_experiment(ids["gone"])
+    everyone = secure.client(token=secure.user("bo", ("reader", "*")))
+
+    page = scoped.get("/experiments")
+    assert page.status_code == 200
+    assert "alpha-exp" in page.text
+    assert "beta-exp" not in page.text
+    assert "gone" not in page.text
+    filtered = scoped.get("/experiments", params={"filter": "name LIKE '%exp'"})
+    assert "alpha-exp" in filtered.text
+    assert "beta-exp" not in filtered.text
+    assert "alpha-exp" not in scoped.get("/experiments", params={"filter": "name = 'x'"}).text
+    bad = scoped.get("/experiments", params={"filter": "name ~ 1"})
+    assert bad.status_code == 200
+    assert "alpha-exp" not in bad.text
+
+    models = scoped.get("/models")
+    assert models.status_code == 200
+    assert "alpha-model" in models.text
+    assert "beta-model" not in models.text
+    assert "never-made" not in models.text
+    assert scoped.get(f"/experiments/{ids['beta-exp']}").status_code == 403
+
+    listed = everyone.get("/experiments").text  # a workspace reader: every experiment
+    assert "alpha-exp" in listed
+    assert "beta-exp" in listed
+    assert "beta-model" in everyone.get("/models").text
+    nobody = secure.client(token=secure.user("cy"))
+    assert nobody.get("/experiments").status_code == 403

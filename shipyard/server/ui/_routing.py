@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -178,6 +178,34 @@ def _bind(endpoint: UiEndpoint, ws: Workspace) -> Route:
     call.__doc__ = handler.__doc__
     methods = ["POST"] if endpoint.kind == "action" else ["GET"]
     return Route(endpoint.path, call, methods=methods, name=f"ui.{handler.__name__}")
+
+
+T = TypeVar("T")
+
+MAX_SCAN_PAGES = 50
+"""How many search pages a project-scoped user's filtered list reads at most."""
+
+
+def granted_items(
+    allowed: set[str],
+    text: str,
+    one: Callable[[str], T | None],
+    search: Callable[[str | None], tuple[list[T], str | None]],
+    key: Callable[[T], str],
+) -> list[T]:
+    """A list page's items for a project-scoped user (:func:`~shipyard.server.auth.readable_ids`
+    gave ``allowed``): each granted item read on its own, or, with a filter ``text``, the
+    search's pages (``search(page_token)``) narrowed to the granted items."""
+    if not text:
+        return [item for i in sorted(allowed) if (item := one(i)) is not None]
+    out: list[T] = []
+    token: str | None = None
+    for _ in range(MAX_SCAN_PAGES):
+        items, token = search(token)
+        out += [item for item in items if key(item) in allowed]
+        if not token or len(out) >= len(allowed):
+            break
+    return out
 
 
 def same_origin(request: Request) -> None:

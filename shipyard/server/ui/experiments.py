@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
 from shipyard import validation
-from shipyard.entities import Run, ViewType
-from shipyard.errors import InvalidInput, ShipyardError
-from shipyard.server.ui._routing import UiRouter, query_choice, query_int, run_duration
+from shipyard.entities import Experiment, LifecycleStage, Run, ViewType
+from shipyard.errors import InvalidInput, NotFound, ShipyardError
+from shipyard.server.auth import readable_ids
+from shipyard.server.ui._routing import (
+    UiRouter,
+    granted_items,
+    query_choice,
+    query_int,
+    run_duration,
+)
 
 if TYPE_CHECKING:
     from shipyard.workspace import Workspace
@@ -83,22 +91,44 @@ def identifier_of(name: str) -> str:
     return parse_column(name).identifier
 
 
-@router.page("/experiments", "experiments.html", resource="experiment")
+@router.page("/experiments", "experiments.html", resource="ui")
 def experiments_page(request: Request, ws: Workspace) -> dict[str, Any]:
-    """Every active experiment (newest first), narrowed by a name/tag filter."""
+    """Every active experiment (newest first), narrowed by a name/tag filter; a project-scoped
+    user sees the experiments their grants name."""
     text = request.query_params.get("filter", "").strip()
     token = request.query_params.get("page_token") or None
+    allowed = readable_ids(request, "experiment")
     error = None
-    try:
+
+    def search(page_token: str | None, size: int = 100) -> tuple[list[Experiment], str | None]:
         page = ws.store.search_experiments(
-            ViewType.ACTIVE_ONLY, max_results=100, filter_string=text, page_token=token
+            ViewType.ACTIVE_ONLY, max_results=size, filter_string=text, page_token=page_token
         )
-        items, next_token = page.items, page.next_page_token
+        return page.items, page.next_page_token
+
+    try:
+        if allowed is None:
+            items, next_token = search(token)
+        else:
+            found = granted_items(
+                allowed, text, partial(_active_experiment, ws), partial(search, size=1000),
+                lambda e: e.experiment_id,
+            )  # fmt: skip
+            items = sorted(found, key=lambda e: (-e.creation_time, e.experiment_id))
+            next_token = None
     except ShipyardError as exc:
         if not isinstance(exc, InvalidInput):
             raise
         items, next_token, error = [], None, exc.message
     return {"experiments": items, "next_token": next_token, "filter": text, "error": error}
+
+
+def _active_experiment(ws: Workspace, experiment_id: str) -> Experiment | None:
+    try:
+        found = ws.store.get_experiment(experiment_id)
+    except NotFound:  # granted, then deleted for good
+        return None
+    return found if found.lifecycle_stage == LifecycleStage.ACTIVE else None
 
 
 @router.page(

@@ -9,6 +9,7 @@ installed) :mod:`shipyard.server.ui._downstream`.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -18,29 +19,52 @@ from starlette.responses import PlainTextResponse
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.registry.card import model_card, to_markdown
 from shipyard.registry.registry import Registry
+from shipyard.server.auth import readable_ids
 from shipyard.server.ui import _downstream
 from shipyard.server.ui._graph import Edge, Graph, Node, layout
-from shipyard.server.ui._routing import UiRouter, path_version, query_int
+from shipyard.server.ui._routing import UiRouter, granted_items, path_version, query_int
 
 if TYPE_CHECKING:
-    from shipyard.entities import ModelVersion
+    from shipyard.entities import ModelVersion, RegisteredModel
     from shipyard.workspace import Workspace
 
 router = UiRouter()
 
 
-@router.page("/models", "models.html", resource="model")
+@router.page("/models", "models.html", resource="ui")
 def models_page(request: Request, ws: Workspace) -> dict[str, Any]:
-    """Registered models (name order), narrowed by a filter such as ``name LIKE 'churn%'``."""
+    """Registered models (name order), narrowed by a filter such as ``name LIKE 'churn%'``; a
+    project-scoped user sees the models their grants name."""
     text = request.query_params.get("filter", "").strip()
     token = request.query_params.get("page_token") or None
-    try:
-        page = Registry(ws).search_models(
-            text, max_results=100, order_by=["name ASC"], page_token=token
+    registry = Registry(ws)
+    allowed = readable_ids(request, "model")
+
+    def search(page_token: str | None, size: int = 100) -> tuple[list[RegisteredModel], str | None]:
+        page = registry.search_models(
+            text, max_results=size, order_by=["name ASC"], page_token=page_token
         )
+        return page.items, page.next_page_token
+
+    try:
+        if allowed is None:
+            items, next_token = search(token)
+        else:
+            items = granted_items(
+                allowed, text, partial(_model_or_none, registry), partial(search, size=1000),
+                lambda m: m.name,
+            )  # fmt: skip
+            next_token = None
     except InvalidInput as exc:
         return {"models": [], "filter": text, "error": exc.message, "next_token": None}
-    return {"models": page.items, "filter": text, "error": None, "next_token": page.next_page_token}
+    return {"models": items, "filter": text, "error": None, "next_token": next_token}
+
+
+def _model_or_none(registry: Registry, name: str) -> RegisteredModel | None:
+    try:
+        return registry.get_model(name)
+    except NotFound:  # granted, then deleted
+        return None
 
 
 @router.page("/models/{name}", "model.html", resource="model", resource_param="name")
