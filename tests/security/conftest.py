@@ -111,3 +111,46 @@ def model(secure: SecureServer) -> str:
         "churn", f"runs:/{run}/m", artifact_owner=run, artifact_path="m", run_id=run
     )
     return "churn"
+
+
+def deployment_of(secure: SecureServer, model: str) -> None:
+    """A deployment of ``model`` named like it (idle: nothing rolled out yet)."""
+    from shipyard.deploy import Deployments
+    from shipyard.deploy.spec import DeploymentPolicy, Environment
+
+    Deployments(secure.ws).apply(
+        DeploymentPolicy(model, model, (Environment("production", "champion"),)), user="test"
+    )
+
+
+def monitor_with_alert(secure: SecureServer, model: str) -> int:
+    """A monitor of ``model`` named like it, with one fired alert; the alert's id."""
+    from shipyard.store.monitoring import Alert, AlertRule, Monitor
+
+    store = secure.ws.monitors
+    store.create_monitor(Monitor(monitor_id=0, name=model, endpoint=model, model=model))
+    rule = store.create_rule(
+        AlertRule(
+            rule_id=0,
+            name=f"{model}-drift",
+            monitor=model,
+            metric="drift_share",
+            operator=">",
+            threshold=0.5,
+        )
+    )
+    alert = store.add_alert(
+        Alert(
+            alert_id=0,
+            rule_id=rule.rule_id,
+            rule=rule.name,
+            monitor=model,
+            metric="drift_share",
+            value=0.9,
+            threshold=0.5,
+            result_id=None,
+            status="firing",
+            fired_time=1,
+        )
+    )
+    return alert.alert_id

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from shipyard.errors import InvalidInput, NotFound, PermissionDenied
-from tests.security.conftest import SecureServer
+from tests.security.conftest import SecureServer, deployment_of, monitor_with_alert
 
 
 @pytest.mark.parametrize("surface", ["shipyard", "mlflow"])
@@ -205,6 +205,8 @@ def test_ui_lists_show_a_project_scoped_user_their_own(secure: SecureServer) -> 
     ids = {name: ws.store.create_experiment(name) for name in ("alpha-exp", "beta-exp", "gone")}
     for name in ("alpha-model", "beta-model"):
         ws.registry.create_registered_model(name)
+        deployment_of(secure, name)  # a deployment, a monitor and an alert, named like the model
+        monitor_with_alert(secure, name)
     scoped = secure.client(token=secure.user(
         "ana", ("reader", f"experiment:{ids['alpha-exp']}"), ("editor", "model:alpha-model"),
         ("reader", f"experiment:{ids['gone']}"), ("reader", "model:never-made"),
@@ -236,5 +238,11 @@ def test_ui_lists_show_a_project_scoped_user_their_own(secure: SecureServer) -> 
     assert "alpha-exp" in listed
     assert "beta-exp" in listed
     assert "beta-model" in everyone.get("/models").text
+    for page in ("/deployments", "/monitoring"):
+        shown = scoped.get(page)
+        assert shown.status_code == 200
+        assert "alpha-model" in shown.text
+        assert "beta-model" not in shown.text
+        assert "beta-model" in everyone.get(page).text
     nobody = secure.client(token=secure.user("cy"))
     assert nobody.get("/experiments").status_code == 403

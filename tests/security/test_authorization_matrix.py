@@ -38,7 +38,7 @@ from shipyard.server.mlflow.artifacts import ARTIFACT_PREFIXES, MODEL_VERSION_RO
 from shipyard.server.mlflow.info import SERVER_INFO_PATHS
 from shipyard.server.routing import ApiRoute
 from shipyard.server.ui._routing import STATIC, UiEndpoint
-from tests.security.conftest import SecureServer
+from tests.security.conftest import SecureServer, deployment_of, monitor_with_alert
 
 SCOPED_KINDS = ("experiment", "run", "model", "logged-model", "deployment")
 """Resource kinds a project (experiment / model) grant reaches."""
@@ -85,8 +85,8 @@ def _setup(secure: SecureServer) -> tuple[Fixture, list[Who]]:
         )
         logged = ws.logged_models.create_logged_model(exp, name="lm")
         # The model's deployment and monitor share its name, so one {name} fills every path.
-        _deployment(secure, f"model-{side}")
-        alert = _monitor_with_alert(secure, f"model-{side}")
+        deployment_of(secure, f"model-{side}")
+        alert = monitor_with_alert(secure, f"model-{side}")
         ids[side] = {
             "experiment": exp,
             "run": run,
@@ -107,49 +107,6 @@ def _setup(secure: SecureServer) -> tuple[Fixture, list[Who]]:
         people.append(Who(f"{role}-own", role, False, scoped))
         people.append(Who(f"{role}-ws", role, True, secure.user(f"{role}-ws", (role, "*"))))
     return fixture, people
-
-
-def _deployment(secure: SecureServer, model: str) -> None:
-    """A deployment of ``model`` named like it (idle: nothing rolled out yet)."""
-    from shipyard.deploy import Deployments
-    from shipyard.deploy.spec import DeploymentPolicy, Environment
-
-    Deployments(secure.ws).apply(
-        DeploymentPolicy(model, model, (Environment("production", "champion"),)), user="test"
-    )
-
-
-def _monitor_with_alert(secure: SecureServer, model: str) -> int:
-    """A monitor of ``model`` named like it, with one fired alert; the alert's id."""
-    from shipyard.store.monitoring import Alert, AlertRule, Monitor
-
-    store = secure.ws.monitors
-    store.create_monitor(Monitor(monitor_id=0, name=model, endpoint=model, model=model))
-    rule = store.create_rule(
-        AlertRule(
-            rule_id=0,
-            name=f"{model}-drift",
-            monitor=model,
-            metric="drift_share",
-            operator=">",
-            threshold=0.5,
-        )
-    )
-    alert = store.add_alert(
-        Alert(
-            alert_id=0,
-            rule_id=rule.rule_id,
-            rule=rule.name,
-            monitor=model,
-            metric="drift_share",
-            value=0.9,
-            threshold=0.5,
-            result_id=None,
-            status="firing",
-            fired_time=1,
-        )
-    )
-    return alert.alert_id
 
 
 def _expected(who: Who, action: str, kind: str, side: str | None) -> bool:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 
 from shipyard.errors import InvalidInput
-from shipyard.server.auth import principal_of
+from shipyard.server.auth import principal_of, readable_ids
 from shipyard.server.ui._routing import UiRouter
 
 if TYPE_CHECKING:
@@ -43,14 +43,17 @@ def available(ws: Workspace) -> bool:
     return getattr(ws, "deployment_store", None) is not None
 
 
-@router.page("/deployments", "deployments.html", resource="deployment")
+@router.page("/deployments", "deployments.html", resource="ui")
 def deployments_page(request: Request, ws: Workspace) -> dict[str, Any]:
-    """Every deployment with its state, versions and traffic split."""
+    """Every deployment with its state, versions and traffic split (a project-scoped user: the
+    deployments of the models their grants name)."""
     if not available(ws):
         return {"deployments": [], "available": False}
+    allowed = readable_ids(request, "model")
     rows = []
     for rec in _service(ws).list():
-        rows.append({"record": rec, "split": traffic_split(rec.traffic)})
+        if allowed is None or rec.model in allowed:
+            rows.append({"record": rec, "split": traffic_split(rec.traffic)})
     return {"deployments": rows, "available": True, "quote": quote}
 
 

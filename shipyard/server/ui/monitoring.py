@@ -20,7 +20,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 
 from shipyard.errors import InvalidInput
-from shipyard.server.auth import principal_of
+from shipyard.server.auth import principal_of, readable_ids
 from shipyard.server.ui._routing import UiRouter, query_choice, query_int
 
 if TYPE_CHECKING:
@@ -78,9 +78,10 @@ def group_of(metric: str) -> str | None:
     return "performance"
 
 
-@router.page("/monitoring", "monitoring.html", resource="monitor")
+@router.page("/monitoring", "monitoring.html", resource="ui")
 def monitoring_page(request: Request, ws: Workspace) -> dict[str, Any]:
-    """Every monitor with its latest window, and the alerts (open first)."""
+    """Every monitor with its latest window, and the alerts (open first); a project-scoped
+    user sees the monitors of the models their grants name, and their alerts."""
     if not available(ws):
         return {"monitors": [], "alerts": [], "available": False, "status": ""}
     from shipyard.monitoring.monitors import list_alerts, list_monitors
@@ -88,9 +89,16 @@ def monitoring_page(request: Request, ws: Workspace) -> dict[str, Any]:
     status = request.query_params.get("status") or None
     if status not in (None, "open", "acknowledged", "resolved"):
         raise InvalidInput(f"status={status!r} is not open, acknowledged or resolved.")
+    monitors = list_monitors(ws)
+    alerts = list_alerts(ws, status=status, max_results=200)
+    allowed = readable_ids(request, "model")
+    if allowed is not None:
+        monitors = [m for m in monitors if m.get("model") in allowed]
+        shown = {m["name"] for m in monitors}
+        alerts = [a for a in alerts if a.get("monitor") in shown]
     return {
-        "monitors": list_monitors(ws),
-        "alerts": list_alerts(ws, status=status, max_results=200),
+        "monitors": monitors,
+        "alerts": alerts,
         "available": True,
         "status": status or "",
         "quote": quote,
