@@ -161,6 +161,8 @@ def _span(value: str) -> dict[str, int]:
 @monitor.command("create")
 @click.argument("name")
 @click.option("--endpoint", required=True, help="The endpoint whose prediction log to watch.")
+@click.option("--reference-model", help="models:/NAME/VERSION (or @ALIAS): the dataset version "
+              "that model version was trained on, from its lineage.")  # fmt: skip
 @click.option("--reference-dataset", help="NAME or NAME:VERSION: the training data version.")
 @click.option("--reference-window", help="START:END (epoch ms) of the endpoint's own log.")
 @click.option("--window-rows", type=int, help="Windows of this many predictions.")
@@ -187,6 +189,7 @@ def create_cmd(
     state: CliState,
     name: str,
     endpoint: str,
+    reference_model: str | None,
     reference_dataset: str | None,
     reference_window: str | None,
     window_rows: int | None,
@@ -207,12 +210,18 @@ def create_cmd(
     """Create monitor NAME over an endpoint's serving windows."""
     from shipyard.monitoring.monitors import create_monitor, monitor_dict
 
-    if (reference_dataset is None) == (reference_window is None):
-        raise InvalidInput("give one of --reference-dataset NAME[:VERSION] or --reference-window.")
+    given = [r for r in (reference_model, reference_dataset, reference_window) if r is not None]
+    if len(given) != 1:
+        raise InvalidInput(
+            "give one of --reference-model models:/NAME/VERSION, --reference-dataset "
+            "NAME[:VERSION] or --reference-window START:END."
+        )
     if (window_rows is None) == (window_seconds is None):
         raise InvalidInput("give one of --window-rows N or --window-seconds S.")
     reference: dict[str, Any]
-    if reference_dataset is not None:
+    if reference_model is not None:
+        reference = {"model": reference_model}
+    elif reference_dataset is not None:
         ds, _, version = reference_dataset.partition(":")
         reference = {"dataset": ds}
         if version:

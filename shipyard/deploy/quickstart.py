@@ -566,15 +566,7 @@ def _monitor(ws: Workspace, trained_on: int, say: Timeline) -> tuple[dict[str, A
     ``retrain`` as an event when over half of them drift; run it over the replayed window.
     Returns the drift report (for the summary) and the alert that fired, if any."""
     from shipyard.monitoring import alerts, monitors, read_predictions
-    from shipyard.registry.lineage import lineage_of
 
-    # The exact dataset version v1 was trained on, from its lineage ("datasets:/flights/1").
-    (source,) = [
-        i.dataset.source
-        for i in lineage_of(ws, f"models:/flights/{trained_on}").datasets
-        if i.tags.get("mlflow.data.context") == "training"
-    ]
-    dataset, number = source.removeprefix("datasets:/").rsplit("/", 1)
     # The monitor's windows count failed requests too, so one window spans the whole log.
     log = ws.settings.home / "predictions" / DEPLOYMENT
     served = len(read_predictions(log, include_errors=True, with_feedback=False))
@@ -583,13 +575,14 @@ def _monitor(ws: Workspace, trained_on: int, say: Timeline) -> tuple[dict[str, A
             f"the prediction log of {DEPLOYMENT!r} at {log} holds no requests, so there is "
             "nothing to monitor; check that the replayed traffic reached the model server."
         )
-    monitors.create_monitor(
+    created = monitors.create_monitor(
         ws,
         MONITOR,
         endpoint=DEPLOYMENT,
         model="flights",
         deployment=DEPLOYMENT,
-        reference={"dataset": dataset, "version": int(number)},
+        # The exact dataset version v1 was trained on, from its lineage.
+        reference={"model": f"models:/flights/{trained_on}"},
         window={"rows": served},
         features=list(MONITORED),
         tests="ks",
@@ -609,6 +602,7 @@ def _monitor(ws: Workspace, trained_on: int, say: Timeline) -> tuple[dict[str, A
     if not outcome.results:
         raise ShipyardError(f"monitor {MONITOR!r} found no complete window of {served} requests.")
     window = outcome.results[-1]
+    ref = created.spec["reference"]
     columns = {
         key.split(":", 1)[1]: float(value)
         for key, value in window.metrics.items()
@@ -618,7 +612,7 @@ def _monitor(ws: Workspace, trained_on: int, say: Timeline) -> tuple[dict[str, A
     say(
         "monitor",
         f"monitor {MONITOR!r}, window of {window.metrics['rows']:.0f} served requests vs "
-        f"{dataset} v{number} (v1's training data): "
+        f"{ref['dataset']} v{ref['version']} (v1's training data): "
         f"{len(drifted)}/{len(columns)} features drifted: "
         + ", ".join(
             f"{c} KS {columns[c]:.2f}" for c in sorted(drifted, key=lambda c: -columns[c])[:4]

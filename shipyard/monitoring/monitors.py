@@ -2,8 +2,8 @@
 
 A monitor names the endpoint whose prediction log it reads (``<SHIPYARD_HOME>/predictions/
 <endpoint>/``), optionally the model and deployment it watches, a reference (a dataset version,
-whose stored profile is used as is, or a window of the log, profiled once when the monitor is
-created) and how to cut windows (``{"rows": N}`` or ``{"seconds": S}``). :func:`run_monitor`
+whose stored profile is used as is, given or found as a model version's training data in its
+lineage, or a window of the log, profiled once when the monitor is created) and how to cut windows (``{"rows": N}`` or ``{"seconds": S}``). :func:`run_monitor`
 computes every complete window after the monitor's watermark and stores one result per window:
 
 * input drift of the feature columns (:func:`shipyard.monitoring.compare` against the stored
@@ -85,8 +85,10 @@ def create_monitor(
 ) -> Monitor:
     """Create a monitor and store its reference profile (see the module docstring).
 
-    ``reference``: ``{"dataset": NAME, "version": N}`` (version optional: the latest) or
-    ``{"window": {"start": ms, "end": ms}}`` (a span of the endpoint's own log).
+    ``reference``: ``{"model": "models:/NAME/VERSION"}`` (or ``@alias``: the dataset version
+    that model version was trained on, from its run's inputs), ``{"dataset": NAME, "version":
+    N}`` (version optional: the latest) or ``{"window": {"start": ms, "end": ms}}`` (a span of
+    the endpoint's own log).
     ``window``: ``{"rows": N}`` or ``{"seconds": S}``, optionally with ``"label_delay_s": D``
     (a window is computed once D seconds have passed after its last prediction, so the labels
     that feedback brings later are in it). ``task``:
@@ -204,6 +206,17 @@ def _reference_profile(
     ws: Workspace, endpoint: str, reference: Mapping[str, Any], spec: dict[str, Any]
 ) -> tuple[Profile, dict[str, Any]]:
 
+    if "model" in reference:  # the training data of a model version, from its lineage
+        from shipyard.registry.lineage import training_dataset
+
+        uri = reference["model"]
+        if not isinstance(uri, str):
+            raise InvalidInput(
+                f"reference model {uri!r} is not a model URI such as 'models:/churn/3'."
+            )
+        name, number = training_dataset(ws, uri)
+        profile, ref = _reference_profile(ws, endpoint, {"dataset": name, "version": number}, spec)
+        return profile, {**ref, "model": uri}
     if "dataset" in reference:
         from shipyard.data.service import Datasets
 
@@ -228,8 +241,10 @@ def _reference_profile(
             )
         return _profile_rows(rows, spec), {"window": {"start": start, "end": end}}
     raise InvalidInput(
-        "a monitor's reference is {'dataset': NAME, 'version': N} or {'window': {'start': ms, "
-        "'end': ms}}; give --reference-dataset NAME[:VERSION] or --reference-window START:END."
+        "a monitor's reference is {'model': 'models:/NAME/VERSION'} (its training data), "
+        "{'dataset': NAME, 'version': N} or {'window': {'start': ms, 'end': ms}}; give "
+        "--reference-model URI, --reference-dataset NAME[:VERSION] or --reference-window "
+        "START:END."
     )
 
 

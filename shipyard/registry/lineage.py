@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shipyard.entities import ModelLineage, ModelVersion
-from shipyard.errors import NotFound
+from shipyard.entities import DatasetInput, ModelLineage, ModelVersion
+from shipyard.errors import InvalidInput, NotFound
 from shipyard.registry.registry import Registry
 from shipyard.registry.uris import parse_model_uri
 
@@ -40,6 +40,47 @@ def lineage_of(workspace: Workspace, model: str | ModelVersion) -> ModelLineage:
     return ModelLineage(
         model_version=version, run=run.info, experiment=experiment, datasets=run.inputs
     )
+
+
+DATASETS_URI = "datasets:/"
+TRAINING = "training"
+
+
+def training_dataset(workspace: Workspace, model: str | ModelVersion) -> tuple[str, int]:
+    """``(name, version)`` of the dataset version a model version was trained on: the input of
+    its run whose source is a Shipyard dataset version (``datasets:/NAME/VERSION``), the one
+    with context ``training`` when there are several. ``InvalidInput`` says why there is none
+    (no run, no dataset version among its inputs, several training ones) and what to give
+    instead."""
+    lineage = lineage_of(workspace, model)
+    mv = lineage.model_version
+    what = f"model {mv.name!r} version {mv.version}"
+    fix = "name the dataset version itself (--reference-dataset NAME:VERSION)"
+    if lineage.run is None:
+        raise InvalidInput(f"{what} has no run, so its training data is not known; {fix}.")
+    found = [(i, ref) for i in lineage.datasets if (ref := _dataset_version(i)) is not None]
+    training = [(i, ref) for i, ref in found if i.tags.get("mlflow.data.context") == TRAINING]
+    chosen = training or (found if len(found) == 1 else [])
+    if len(chosen) == 1:
+        return chosen[0][1]
+    if not found:
+        raise InvalidInput(
+            f"run {lineage.run.run_id} of {what} recorded no Shipyard dataset version as an "
+            f"input (Datasets(ws).log_input(run_id, NAME, context='training') records one); {fix}."
+        )
+    named = ", ".join(f"{n}:{v}" for _, (n, v) in (training or found))
+    raise InvalidInput(
+        f"run {lineage.run.run_id} of {what} recorded several dataset versions "
+        f"({named}) and {'several' if training else 'none'} with context 'training'; {fix}."
+    )
+
+
+def _dataset_version(item: DatasetInput) -> tuple[str, int] | None:
+    source = item.dataset.source
+    if not source.startswith(DATASETS_URI):
+        return None
+    name, _, number = source[len(DATASETS_URI) :].strip("/").rpartition("/")
+    return (name, int(number)) if name and number.isdigit() else None
 
 
 def versions_trained_on(

@@ -172,3 +172,32 @@ def test_monitor_classes_of_probability_predictions(shipyard: Shipyard, tmp_path
     assert "classes=[...]" in shipyard("monitor", "results", "plain").stderr
     shipyard("monitor", "report", "plain", "-o", str(tmp_path / "plain.html"))
     assert "no classification metrics" in (tmp_path / "plain.html").read_text()
+
+
+def test_monitor_reference_from_a_models_lineage(shipyard: Shipyard) -> None:
+    """``--reference-model`` takes the training data a version's run recorded; exactly one
+    reference option is accepted."""
+    import io
+
+    from shipyard.data.service import Datasets
+
+    ws = Workspace.open(Settings.from_env({}, home=shipyard.home))
+    try:
+        Datasets(ws).register("train", pd.DataFrame({"x": np.arange(50.0)}))
+        run_id = ws.store.create_run("0").info.run_id
+        Datasets(ws).log_input(run_id, "train", 1, context="training")
+        ws.artifacts.upload(run_id, "model/MLmodel", io.BytesIO(b"flavors: {}\n"))
+        ws.registry.create_registered_model("churn")
+        ws.registry.create_model_version("churn", f"runs:/{run_id}/model", artifact_owner=run_id,
+                                         artifact_path="model", run_id=run_id)  # fmt: skip
+    finally:
+        ws.close()
+    created = shipyard.json("monitor", "create", "m", "--endpoint", "ep", "--window-rows", "10",
+                            "--reference-model", "models:/churn/1")  # fmt: skip
+    assert created["reference"] == {"dataset": "train", "version": 1, "model": "models:/churn/1"}
+    both = shipyard.fails("monitor", "create", "n", "--endpoint", "ep", "--window-rows", "10",
+                          "--reference-model", "models:/churn/1", "--reference-dataset", "train")  # fmt: skip
+    assert "give one of --reference-model" in both
+    unknown = shipyard.fails("monitor", "create", "n", "--endpoint", "ep", "--window-rows", "10",
+                             "--reference-model", "models:/churn/7")  # fmt: skip
+    assert "version 7" in unknown

@@ -4,6 +4,7 @@ performance from feedback equal to scikit-learn's, and the store on PostgreSQL."
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
@@ -121,6 +122,41 @@ def test_time_windows_wait_for_the_label_delay(workspace: Workspace) -> None:
     assert sum(r.num_rows for r in out.results) == sum(
         1 for i in range(300) if spans[0][0] <= i * 1000 < spans[-1][1]
     )
+
+
+def test_a_model_versions_training_data_is_the_reference(workspace: Workspace) -> None:
+    """``reference={"model": "models:/NAME@ALIAS"}`` finds the dataset version the version was
+    trained on in its lineage and uses its stored profile, as if it were named."""
+    rng = np.random.default_rng(9)
+    data = Datasets(workspace)
+    data.register("train", pd.DataFrame({"x": rng.normal(size=300), "y": rng.integers(0, 2, 300)}))
+    data.register("train", pd.DataFrame({"x": rng.normal(5, size=300), "y": 1}))  # v2, shifted
+    run_id = workspace.store.create_run("0").info.run_id
+    data.log_input(run_id, "train", 1, context="training")
+    data.log_input(run_id, "train", 2, context="evaluation")
+    workspace.artifacts.upload(run_id, "model/MLmodel", io.BytesIO(b"flavors: {}\n"))
+    workspace.registry.create_registered_model("churn")
+    workspace.registry.create_model_version(
+        "churn", f"runs:/{run_id}/model", artifact_owner=run_id, artifact_path="model",
+        run_id=run_id,
+    )  # fmt: skip
+    workspace.registry.set_alias("churn", "champion", 1)
+    created = monitors.create_monitor(
+        workspace, "m", endpoint="ep", reference={"model": "models:/churn@champion"},
+        window={"rows": 100}, target="y",
+    )  # fmt: skip
+    assert created.spec["reference"] == {
+        "dataset": "train",
+        "version": 1,
+        "model": "models:/churn@champion",
+    }
+    named = monitors.create_monitor(workspace, "n", endpoint="ep", target="y",
+                                    reference={"dataset": "train", "version": 1},
+                                    window={"rows": 100})  # fmt: skip
+    assert created.reference_profile == named.reference_profile
+    with pytest.raises(InvalidInput, match="not a model URI"):
+        monitors.create_monitor(workspace, "bad", endpoint="ep", reference={"model": 3},
+                                window={"rows": 100})  # fmt: skip
 
 
 def test_dataset_reference_schema_and_performance_equal_sklearn(workspace: Workspace) -> None:

@@ -15,6 +15,7 @@ from shipyard.registry import (
     Registry,
     lineage_of,
     resolve_model_uri,
+    training_dataset,
     versions_trained_on,
 )
 from shipyard.tracking import gc
@@ -247,6 +248,42 @@ def test_lineage_both_ways(workspace: Workspace, registry: Registry) -> None:
     gone = lineage_of(workspace, registry.get_version("churn", 1))
     assert (gone.run, gone.experiment, gone.datasets) == (None, None, ())
     assert gone.model_version.run_id == run_id
+
+
+def _dataset_input(name: str, version: int, context: str | None) -> DatasetInput:
+    tags = {"mlflow.data.context": context} if context else {}
+    return DatasetInput(
+        Dataset(name, f"d{version}", "shipyard", f"datasets:/{name}/{version}"), tags
+    )
+
+
+def test_training_dataset_of_a_version(workspace: Workspace, registry: Registry) -> None:
+    """The dataset version a model version was trained on, from its run's inputs: the one with
+    context ``training`` among several, the only one otherwise; a clear error when unknown."""
+    runs = [log_package(workspace) for _ in range(5)]
+    workspace.store.log_inputs(runs[0], [_dataset_input("flights", 3, "evaluation"),
+                                         _dataset_input("flights", 2, "training"),
+                                         DatasetInput(Dataset("csv", "x", "local", "/tmp/a.csv"))])  # fmt: skip
+    workspace.store.log_inputs(runs[1], [_dataset_input("flights", 4, None)])
+    workspace.store.log_inputs(
+        runs[2], [_dataset_input("a", 1, None), _dataset_input("b", 1, None)]
+    )
+    workspace.store.log_inputs(runs[3], [DatasetInput(Dataset("csv", "x", "local", "/tmp/a.csv"))])
+    for run_id in runs:
+        registry.register_model_version("m", f"runs:/{run_id}/model", run_id=run_id)
+    registry.set_alias("m", "champion", 1)
+
+    assert training_dataset(workspace, "models:/m@champion") == ("flights", 2)
+    assert training_dataset(workspace, "models:/m/2") == ("flights", 4)
+    with pytest.raises(errors.InvalidInput, match=r"several dataset versions \(a:1, b:1\)"):
+        training_dataset(workspace, "models:/m/3")
+    with pytest.raises(errors.InvalidInput, match="recorded no Shipyard dataset version"):
+        training_dataset(workspace, "models:/m/4")
+    with pytest.raises(errors.InvalidInput, match="--reference-dataset NAME:VERSION"):
+        training_dataset(workspace, "models:/m/5")
+    gc.delete_run_permanently(workspace.store, workspace.artifacts, runs[1])  # type: ignore[arg-type]
+    with pytest.raises(errors.InvalidInput, match="has no run"):
+        training_dataset(workspace, "models:/m/2")
 
 
 # ---------------------------------------------------------------------------- wiring
