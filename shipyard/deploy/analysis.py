@@ -2,11 +2,12 @@
 
 Signals come from the endpoint's prediction log (``<home>/predictions/<endpoint>``, read with
 :func:`shipyard.monitoring.read_predictions`: arm, latency, predictions, and the labels that
-feedback attached later) and, for error rates, from the model servers' Prometheus ``/metrics``
-(failed requests are counted there, not logged):
+feedback attached later, and the failed predictions: the candidate's failed answers in a canary,
+its failed shadow copies in shadow) and, when the spec names the servers' Prometheus
+``/metrics``, their exact error counters:
 
-* **error rate**: failed / answered+failed requests of the candidate arm since the window began
-  (counter deltas against the baseline read when it began);
+* **error rate**: failed / answered+failed predictions of the candidate arm since the window
+  began (counter deltas against the baseline read when it began, or rows of the log);
 * **latency p99** of the candidate arm's answered requests;
 * **prediction drift** between the arms: the two-sample Kolmogorov-Smirnov statistic of their
   scores in the window (:func:`shipyard.monitoring.compare` when monitoring provides it);
@@ -280,9 +281,11 @@ def measure(
         window = frame[frame["timestamp_ms"] >= since_ms]
         if "error" in window.columns:
             failed = window["error"].notna()
-            logged_errors = int(
-                (failed & (window["arm"] == candidate_arm) & ~window["shadow"].astype(bool)).sum()
+            # The candidate's own failures: its answers in a canary, its shadow copies in shadow.
+            own = (window["arm"] == candidate_arm) & (
+                window["shadow"].astype(bool) == (phase == "shadow")
             )
+            logged_errors = int((failed & own).sum())
             window = window[~failed]
     if window is None or window.empty:
         cand = ref = None
@@ -318,22 +321,16 @@ def measure(
     if counters == "reset":
         notes.append(
             "the servers' /metrics counters went back since the window began (a model "
-            "server restarted), so the error rate is not measured from them"
-            + (" but from the prediction log" if phase != "shadow" else "")
+            "server restarted), so the error rate is measured from the prediction log instead"
         )
     if isinstance(counters, tuple):
         done, failed = counters
         errors = int(failed)
         if done + failed > 0:
             error_rate = failed / (done + failed)
-    elif phase != "shadow" and requests + logged_errors > 0:
-        errors = logged_errors  # failed requests are in the prediction log too
+    elif requests + logged_errors > 0:
+        errors = logged_errors  # failed predictions (shadow copies too) are in the log
         error_rate = logged_errors / (requests + logged_errors)
-    elif counters is None and abort.error_rate is not None and phase == "shadow":
-        notes.append(
-            "shadow error rate not measured: shadow failures are counted only in the servers' "
-            "/metrics (configure serving.metrics_urls)"
-        )
     return Signals(
         phase,
         candidate_arm,

@@ -53,6 +53,9 @@ DEFAULT_MAX_SHADOW_IN_FLIGHT = 64
 """Shadow copies queued or running at once; past it a copy is dropped (and counted), so a slow
 shadow arm can never hold up the answers or grow the server's memory."""
 REQUEST_ID_HEADER = "x-request-id"
+SHADOW_FAILED = "SHADOW_FAILED"
+"""The error code of a shadow arm's failed prediction (in ``/metrics`` and the prediction log;
+the caller never sees it)."""
 _JSON = "application/json"
 
 
@@ -223,8 +226,13 @@ class ServingApp:
             loop = asyncio.get_running_loop()
             predictions = await loop.run_in_executor(self.shadow_pool, version.model.predict, data)
         except Exception as exc:
-            self.metrics.errors.inc((*version.labels, ("code", "SHADOW_FAILED")))
+            self.metrics.errors.inc((*version.labels, ("code", SHADOW_FAILED)))
             log.warning("shadow arm %s failed on request %s: %s", version.arm, request_id, exc)
+            if self.log is not None:  # the rollout's shadow error rate reads these rows
+                latency = time.perf_counter() - started
+                row = _row(request_id, version, True, latency, data, None)
+                row["predictions"], row["error"] = None, SHADOW_FAILED
+                self.log.record(row)
             return
         self.metrics.shadow.inc(version.labels)
         if self.log is not None:

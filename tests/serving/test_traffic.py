@@ -117,6 +117,44 @@ def test_shadow_never_changes_the_answer_and_is_logged(
         )
 
 
+def test_a_failed_shadow_prediction_is_logged_not_answered(
+    workspace: Workspace, models: Registry, cancer: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shadow arm that fails is logged with code SHADOW_FAILED (the rollout's shadow error
+    rate reads it), and the caller still gets the stable arm's answer."""
+    spec = DeploymentSpec(
+        name="cancer",
+        arms=(Arm("champion", "models:/cancer@champion", 100),),
+        shadow=(Arm("challenger", "models:/cancer@challenger", 0),),
+    )
+    rows = cancer.X.iloc[:10]
+    with serving(workspace, spec) as s:
+        (shadow,) = s.endpoint.state().shadows()
+
+        def fails(data: Any) -> Any:
+            raise ValueError("the shadow model broke")
+
+        monkeypatch.setattr(shadow.model, "predict", fails)
+        for i in range(10):
+            r = s.client.post(
+                "/predict", json={"dataframe_records": rows.iloc[[i]].to_dict("records")}
+            )
+            assert r.status_code == 200
+            assert r.json()["arm"] == "champion"
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            s.log.flush()
+            logged = read_predictions(s.log_dir, include_shadow=True, include_errors=True)
+            if logged["shadow"].sum() == 10:
+                break
+            time.sleep(0.05)
+        failed = logged[logged["shadow"]]
+        assert len(failed) == 10
+        assert set(failed["error"]) == {"SHADOW_FAILED"}
+        assert failed["predictions"].isna().all()
+        assert len(read_predictions(s.log_dir, include_shadow=True)) == 10  # errors left out
+
+
 def test_spec_files(tmp_path: Path) -> None:
     yml = tmp_path / "d.yaml"
     yml.write_text(
