@@ -344,6 +344,35 @@ def test_apply_keeps_the_trigger_schedules_in_step_with_the_spec(
     assert workspace.pipelines.list_schedules() == []
 
 
+def test_a_cron_trigger_retrains_and_the_new_version_rolls_out(
+    workspace: Workspace, deployments: Deployments
+) -> None:
+    """The schedule trigger end to end: the pipeline scheduler fires the deployment's cron
+    schedule, the pipeline registers a version, and the controller gates it and starts its
+    shadow."""
+    from dataclasses import replace
+
+    from shipyard.deploy import Triggers
+    from shipyard.pipelines.scheduler import Scheduler, next_cron_time
+
+    _deployed(workspace, deployments)
+    triggers = Triggers(schedule="0 3 * * *", schedule_pipeline="tests.deploy._retrain:retrain",
+                        schedule_params={"auc": 0.82})  # fmt: skip
+    deployments.apply(replace(policy(), triggers=triggers))
+    scheduler = Scheduler(workspace)
+    applied = int(time.time() * 1000)
+    assert scheduler.tick(applied) == []  # 03:00 has not come yet
+    due = next_cron_time("0 3 * * *", applied) + 1_000
+    (run_id,) = scheduler.tick(due)
+    run = workspace.pipelines.get_run(run_id)
+    assert run.status == "SUCCEEDED"
+    assert run.trigger["schedule"] == "deploy-churn-prod-schedule"
+    assert Registry(workspace).get_version(MODEL, 2) is not None
+    rec = deployments.tick("churn-prod")
+    assert (rec.state, rec.candidate_version, rec.stable_version) == (State.SHADOW, 2, 1)
+    assert _actions(deployments)[-3:] == ["gating", "gates_passed", "shadow_started"]
+
+
 def test_people_promote_roll_back_pause(workspace: Workspace, deployments: Deployments) -> None:
     _deployed(workspace, deployments)
     with pytest.raises(InvalidState, match="no candidate in rollout"):
