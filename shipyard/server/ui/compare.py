@@ -1,9 +1,13 @@
-"""The compare view for 2-50 runs: param diff table, metric table, overlays and a scatter.
+"""The compare view for 2-50 runs: param diff table, metric table, overlays, a scatter and
+parallel coordinates.
 
 ``/compare?runs=<id>&runs=<id>...``: params and latest metrics side by side (``diff=1`` keeps
 only the rows that differ), one metric's histories overlaid (``metric=``, on the step or time
-axis, each downsampled on the server), and a scatter of one param against one metric
-(``px=``, ``my=``) with one point per run; non-numeric params are placed by category.
+axis, each downsampled on the server), a scatter of one param against one metric (``px=``,
+``my=``) with one point per run (non-numeric params are placed by category), and parallel
+coordinates: one line per run across the params that differ (up to
+:data:`MAX_PARALLEL_AXES`) and the scatter's metric, coloured by that metric (drawn on the
+server as SVG).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
 router = UiRouter()
 
 MIN_RUNS, MAX_RUNS = 2, 50
+MAX_PARALLEL_AXES = 8
+"""How many params the parallel-coordinates chart shows (the first that differ, by name)."""
 
 
 def runs_of(request: Request, ws: Workspace) -> list[Run]:
@@ -78,6 +84,9 @@ def compare_page(request: Request, ws: Workspace) -> dict[str, Any]:
         "px": px,
         "my": my,
         "scatter": scatter(runs, px, my),
+        "parallel": parallel(
+            runs, [r["key"] for r in _rows(param_keys, [r.data.params for r in runs], True)], my
+        ),
     }
 
 
@@ -118,6 +127,99 @@ def scatter(runs: list[Run], param: str, metric: str) -> dict[str, Any]:
         "names": [p[2] for p in points],
         "categories": categories,
     }
+
+
+# Parallel coordinates: the chart's geometry, in SVG user units.
+_PC_WIDTH, _PC_HEIGHT, _PC_TOP, _PC_BOTTOM, _PC_SIDE = 720, 300, 34, 30, 60
+_LOW, _HIGH = (37, 99, 235), (220, 38, 38)  # the metric's lowest and highest value
+MAX_CATEGORY_TICKS = 8
+LOG_SCALE_RATIO = 100.0
+"""A positive numeric axis whose largest value is this many times its smallest is drawn on a
+log scale."""
+
+
+def parallel(runs: list[Run], params: list[str], metric: str) -> dict[str, Any] | None:
+    """Parallel coordinates of ``runs``: an axis per param of ``params`` (at most
+    :data:`MAX_PARALLEL_AXES`; numbers scaled min to max, on a log scale when positive and
+    spanning :data:`LOG_SCALE_RATIO`, other values placed by category)
+    and a last one for ``metric``; one path per run, coloured from blue (the metric's lowest)
+    to red (its highest), broken where a run lacks a value. ``None`` with fewer than two axes
+    or no run having a value."""
+    columns: list[tuple[str, list[Any]]] = [
+        (k, [r.data.params.get(k) for r in runs]) for k in params[:MAX_PARALLEL_AXES]
+    ]
+    if metric:
+        values = [r.data.metrics[metric].value if metric in r.data.metrics else None for r in runs]
+        columns.append(
+            (metric, [v if v is not None and math.isfinite(v) else None for v in values])
+        )
+    if len(columns) < 2:
+        return None
+    step = (_PC_WIDTH - 2 * _PC_SIDE) / (len(columns) - 1)
+    span = _PC_HEIGHT - _PC_TOP - _PC_BOTTOM
+    axes, scaled = [], []
+    for i, (name, cells) in enumerate(columns):
+        present = [c for c in cells if c is not None]
+        numeric = bool(present) and all(_is_number(str(c)) for c in present)
+        if numeric:
+            nums = [float(c) for c in present]
+            lo, hi = min(nums), max(nums)
+            log = lo > 0 and hi / lo >= LOG_SCALE_RATIO  # learning rates, regularization...
+            f = math.log10 if log else float
+            place = {
+                c: (f(float(c)) - f(lo)) / (f(hi) - f(lo)) if hi > lo else 0.5 for c in present
+            }
+            ticks = [(1.0, _short(hi)), (0.0, _short(lo))] if hi > lo else [(0.5, _short(lo))]
+            if log:
+                name = f"{name} (log)"
+        else:
+            cats = sorted({str(c) for c in present})
+            pos = {c: (j / (len(cats) - 1) if len(cats) > 1 else 0.5) for j, c in enumerate(cats)}
+            place = {c: pos[str(c)] for c in present}
+            shown = cats if len(cats) <= MAX_CATEGORY_TICKS else [cats[0], cats[-1]]
+            ticks = [(pos[c], c) for c in shown]
+        axes.append(
+            {
+                "name": name,
+                "x": round(_PC_SIDE + i * step, 1),
+                "ticks": [(round(_PC_TOP + (1 - at) * span, 1), label) for at, label in ticks],
+            }
+        )
+        scaled.append([None if c is None else _PC_TOP + (1 - place[c]) * span for c in cells])
+    metric_values = columns[-1][1] if metric else [None] * len(runs)
+    known = [v for v in metric_values if v is not None]
+    lo, hi = (min(known), max(known)) if known else (0.0, 0.0)
+    lines = []
+    for j, run in enumerate(runs):
+        path, pen_down = [], False
+        for i, axis in enumerate(axes):
+            y = scaled[i][j]
+            if y is None:
+                pen_down = False
+                continue
+            path.append(f"{'L' if pen_down else 'M'}{axis['x']},{y:.1f}")
+            pen_down = True
+        if not path:
+            continue
+        value = metric_values[j]
+        share = 0.5 if value is None or hi == lo else (value - lo) / (hi - lo)
+        lines.append({
+            "name": run.info.run_name or run.info.run_id[:8],
+            "run_id": run.info.run_id,
+            "d": " ".join(path),
+            "color": "#" + "".join(
+                f"{round(a + (b - a) * share):02x}" for a, b in zip(_LOW, _HIGH, strict=True)
+            ),
+            "value": value,
+        })  # fmt: skip
+    if not lines:
+        return None
+    return {"axes": axes, "lines": lines, "metric": metric, "width": _PC_WIDTH,
+            "height": _PC_HEIGHT, "top": _PC_TOP, "bottom": _PC_HEIGHT - _PC_BOTTOM}  # fmt: skip
+
+
+def _short(value: float) -> str:
+    return f"{value:.4g}"
 
 
 def _is_number(value: str) -> bool:

@@ -14,6 +14,7 @@ from shipyard.entities import Metric
 from shipyard.errors import PermissionDenied
 from shipyard.server.app import create_app
 from shipyard.server.auth import Principal
+from shipyard.server.ui.compare import parallel
 from tests.server.asgi import ASGISyncTransport
 from tests.server.ui._seed import BASE_MS, LONG_HISTORY
 from tests.server.ui.conftest import SeededClient
@@ -197,6 +198,42 @@ def test_compare_view_diffs_params_and_overlays_metrics(ui: SeededClient) -> Non
     data = ui.client.get(f"/ui/data/compare/metric?{query}&key=accuracy&x=step").json()
     assert [s["name"] for s in data["series"]] == ["cv-00", "cv-01", "cv-02", "cv-03"]
     assert all(s["total"] == 5 for s in data["series"])
+
+
+def test_compare_draws_parallel_coordinates(ui: SeededClient) -> None:
+    """One line per run across the params that differ and the chosen metric, coloured from
+    blue (lowest metric) to red (highest); a run without a param breaks its line there."""
+    ids = ui.seeded.run_ids[:4]
+    ui.ws.store.log_batch(ids[0], params={"depth": "3"})  # only one run has it
+    for run_id, alpha in zip(ids[1:], ("0.001", "0.1", "10"), strict=True):
+        ui.ws.store.log_batch(run_id, params={"alpha": alpha})  # 4 decades: a log axis
+    query = "&".join(f"runs={i}" for i in ids)
+    body = page(ui, f"/compare?{query}&my=loss")
+    svg = re.search(r'<svg class="parallel"[^>]*>(.*?)</svg>', body, re.S)
+    assert svg is not None
+    names = re.findall(r'<text class="name"[^>]*>([^<]+)</text>', svg.group(1))
+    assert names == ["alpha (log)", "depth", "lr", "model", "loss"]
+    paths = re.findall(r'<path class="run" d="([^"]+)" stroke="(#[0-9a-f]{6})"><title>([^<]+)</title>',
+                       svg.group(1))  # fmt: skip
+    assert len(paths) == 4
+    losses = {r.info.run_name: r.data.metrics["loss"].value
+              for r in (ui.ws.store.get_run(i) for i in ids)}  # fmt: skip
+    by_name = {title.split(":")[0]: (d, color) for d, color, title in paths}
+    lowest, highest = min(losses, key=losses.__getitem__), max(losses, key=losses.__getitem__)
+    assert by_name[lowest][1] == "#2563eb"
+    assert by_name[highest][1] == "#dc2626"
+    # a run lacking a value breaks its line there: the first run has depth but no alpha, the
+    # others alpha but no depth
+    points = {name: re.findall(r"([ML])([\d.]+),([\d.]+)", d) for name, (d, _) in by_name.items()}
+    runs = [ui.ws.store.get_run(i) for i in ids]
+    first, *others = (points[r.info.run_name] for r in runs)
+    assert [p[0] for p in first] == ["M", "L", "L", "L"]
+    assert all([p[0] for p in line] == ["M", "M", "L", "L"] for line in others)
+    # on the log axis 0.1 lies halfway between 0.001 and 10
+    low, mid, high = (float(line[0][2]) for line in others)
+    assert mid == pytest.approx((low + high) / 2, abs=0.1)
+    assert parallel(runs, [], "loss") is None  # one axis is no chart
+    assert parallel(runs, ["lr"], "no-such-metric") is not None  # the params still draw
 
 
 def test_compare_only_differences(ui: SeededClient) -> None:
