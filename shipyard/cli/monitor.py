@@ -249,7 +249,8 @@ def create_cmd(
 
 
 def _classes(value: str) -> list[Any]:
-    """``--classes``: a JSON list, or labels separated by commas (numbers read as numbers)."""
+    """``--classes``: a JSON list, or labels separated by commas (numbers read as numbers,
+    true/false as booleans)."""
     import json
     import math
 
@@ -265,6 +266,9 @@ def _classes(value: str) -> list[Any]:
                 f"--classes {value!r} has an empty label: write A,B,C, or a JSON list such as "
                 '\'["a,b", "c"]\' for labels that hold commas.'
             )
+        if item.lower() in ("true", "false"):  # a boolean label, as feedback sends true/false
+            out.append(item.lower() == "true")
+            continue
         try:
             number = json.loads(item)
         except ValueError:

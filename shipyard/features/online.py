@@ -34,7 +34,7 @@ NO_CREATED = -(2**62)
 _SEPARATORS = (",", ":")
 
 
-def _plain(value: Any) -> Any:
+def plain_scalar(value: Any) -> Any:
     """A numpy scalar as the Python value it holds (a key taken from a pandas Series or a
     numpy array is ``numpy.int64``, not ``int``); anything else as it is."""
     if type(value).__module__ == "numpy" and hasattr(value, "item"):
@@ -45,12 +45,12 @@ def _plain(value: Any) -> Any:
 def encode_key(values: Sequence[Any]) -> str:
     """The online key of one entity (its join-key values, in order)."""
     if len(values) == 1:
-        v = _plain(values[0])
+        v = plain_scalar(values[0])
         if type(v) is int:
             return str(v)
         values = [v]
     else:
-        values = [_plain(v) for v in values]
+        values = [plain_scalar(v) for v in values]
     return json.dumps(list(values), separators=_SEPARATORS, ensure_ascii=False)
 
 

@@ -32,6 +32,7 @@ from shipyard.features.online import (
     loads,
     open_online_store,
     pack,
+    plain_scalar,
 )
 from shipyard.features.registry import Catalog, Change, Plan, apply_changes, plan_changes
 from shipyard.store.features import DefinitionRecord, FeatureMetadataStore, Materialization
@@ -510,6 +511,7 @@ def _other_keys(value: Any) -> list[str]:
     (see :meth:`FeatureStore._read_retyped`): a float with an integer value as that integer and
     its text, an integer as its text, a decimal integer's text (``"7"``, not ``"07"``) as the
     number."""
+    value = plain_scalar(value)  # numpy.int64 from a DataFrame is an int
     if isinstance(value, bool):
         return []
     if isinstance(value, float) and value.is_integer():

@@ -456,17 +456,34 @@ def _scorable(
                 "reason": f"the prediction holds {' or '.join(map(str, found))} class "
                 f"probabilities, but the monitor has {len(classes)} classes",
             }
-        return labelled[~wrong], None
+        kept = labelled[~wrong]
+        known = {str(label_key(c)) for c in classes}
+        unknown = [v for v in kept[w.LABEL] if str(label_key(v)) not in known]
+        if unknown:  # scored as wrong answers, but most likely a mistake in `classes`
+            distinct = list(dict.fromkeys(repr(v) for v in unknown))
+            details["performance_unknown_labels"] = {
+                "rows": len(unknown),
+                "labels": distinct[:5] + (["..."] if len(distinct) > 5 else []),
+            }
+        return kept, None
     bad: list[Any] = []
     for label, k in zip(labelled.loc[proba, w.LABEL], sizes[proba], strict=True):
-        value = label_key(label)
-        if not (isinstance(value, int) and 0 <= value < int(k)) and label not in bad:
+        if _column_index(label, int(k)) is None and label not in bad:
             bad.append(label)
     if not bad:
         return labelled, None
     last = int(sizes[proba].max()) - 1
     shown = ", ".join(repr(v) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
     return labelled, SKIPPED_NO_CLASSES.format(last=last, examples=shown)
+
+
+def _column_index(label: Any, columns: int) -> int | None:
+    """The probability column a label names without ``classes``: ``1``, ``1.0``, ``True`` or
+    the text ``"1"`` (labels sent as strings) for column 1 of ``columns``; ``None`` otherwise."""
+    value = label_key(label)
+    if isinstance(value, str) and value.isascii() and value.isdecimal():
+        value = int(value)
+    return value if isinstance(value, int) and 0 <= value < columns else None
 
 
 def _performance(
@@ -477,8 +494,9 @@ def _performance(
     scores = None
     if task == "classification":
         raw = [s for s in rows[w.SCORE] if s is not None and not _is_nan(s)]
-        if len(raw) == len(rows) and raw:
-            scores = np.asarray(raw, dtype=np.float64)
+        widths = {len(s) if isinstance(s, list) else 0 for s in raw}
+        if len(raw) == len(rows) and raw and len(widths) == 1:  # one shape (a model may add
+            scores = np.asarray(raw, dtype=np.float64)  # a class mid-window: then none)
     return evaluate(task, y_true, y_pred, scores, classes)
 
 

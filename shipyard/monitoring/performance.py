@@ -31,7 +31,7 @@ def _positive(labels: Sequence[Any]) -> Any:
     for negative, positive in _NEGATIVE_POSITIVE:
         if all(v == negative and type(v) is type(negative) for v in labels):
             return positive
-    return sorted(labels, key=str)[-1]
+    return max(labels, key=_class_order)  # the larger label, in scikit-learn's class order
 
 
 def label_key(value: Any) -> Any:

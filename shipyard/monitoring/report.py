@@ -149,6 +149,13 @@ def performance_notes(details: Mapping[str, Any]) -> list[str]:
     rows = details.get("performance_skipped_rows")
     if rows:
         out.append(f"{rows['rows']} labelled row(s) left out of performance: {rows['reason']}")
+    unknown = details.get("performance_unknown_labels")
+    if unknown:
+        out.append(
+            f"{unknown['rows']} labelled row(s) have a label that is not one of the monitor's "
+            f"classes ({', '.join(unknown['labels'])}); they count as wrong answers. Check the "
+            "monitor's classes against the labels feedback sends"
+        )
     return out
 
 

@@ -80,7 +80,7 @@ def _dataset_version(item: DatasetInput) -> tuple[str, int] | None:
     if not source.startswith(DATASETS_URI):
         return None
     name, _, number = source[len(DATASETS_URI) :].strip("/").rpartition("/")
-    return (name, int(number)) if name and number.isdigit() else None
+    return (name, int(number)) if name and number.isascii() and number.isdecimal() else None
 
 
 def versions_trained_on(

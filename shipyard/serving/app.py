@@ -25,9 +25,10 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import pandas as pd
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -61,11 +62,15 @@ _JSON = "application/json"
 
 async def _unbatched(version: Version, fn: Callable[[Any], Any], data: Any) -> Any:
     """One unbatched prediction: on the event loop while the version's calls are cheap, in a
-    worker thread once they are not (see :class:`~shipyard.serving.endpoint.CallCost`)."""
+    worker thread (one at a time per version) once they are not (see
+    :class:`~shipyard.serving.endpoint.CallCost`)."""
     cost = version.cost
-    if cost.inline:
-        return cost.timed(fn, data)
-    return await run_in_threadpool(cost.timed, fn, data)
+    rows = codec.rows_of(data)
+    if cost.inline(rows):
+        return cost.timed(fn, data, rows)
+    if cost.limiter is None:
+        cost.limiter = anyio.CapacityLimiter(1)
+    return await anyio.to_thread.run_sync(cost.timed, fn, data, rows, limiter=cost.limiter)
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -539,7 +544,7 @@ def create_app(
         try:
             yield
         finally:
-            endpoint.close()
+            await asyncio.to_thread(endpoint.close)  # may wait for a registry check
             h.shadow_pool.shutdown(wait=False, cancel_futures=True)
             if prediction_log is not None:
                 await asyncio.to_thread(prediction_log.close)

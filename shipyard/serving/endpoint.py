@@ -50,32 +50,36 @@ INLINE_PREDICT_BUDGET_S = 0.002
 
 
 class CallCost:
-    """A running estimate of how long one version's unbatched predictions take.
+    """A running estimate of how long one version's unbatched predictions take, per row.
 
-    The server predicts on its event loop while calls are cheap (a thread hop would cost more
-    than the model), and in a worker thread once they are not: a model that takes 100 ms must
-    not hold up health checks, metrics scrapes and other requests. The estimate is a moving
-    average of the model's own time (not the wait for a thread), so it follows a model whose
-    cost changes with the size of the requests.
+    The server predicts on its event loop while a call is cheap (a thread hop would cost more
+    than the model), and in a worker thread once it is not: a model that takes 100 ms must not
+    hold up health checks, metrics scrapes and other requests. The estimate is a moving average
+    of the model's own time per row (not the wait for a thread), times the rows of the request
+    at hand, so it follows a model whose cost changes and a large request after small ones.
+    Calls in worker threads take turns (:attr:`limiter`, one at a time, as on the loop): a
+    model object need not be thread-safe, and one that uses every core is not oversubscribed.
     """
 
-    __slots__ = ("seconds",)
+    __slots__ = ("limiter", "per_row")
 
     def __init__(self) -> None:
-        self.seconds = 0.0
+        self.per_row = 0.0
+        self.limiter: Any = None
+        """An ``anyio.CapacityLimiter(1)``, made on the event loop at the first thread call."""
 
-    @property
-    def inline(self) -> bool:
-        """Whether the next call should run on the event loop."""
-        return self.seconds <= INLINE_PREDICT_BUDGET_S
+    def inline(self, rows: int) -> bool:
+        """Whether a call on ``rows`` rows should run on the event loop."""
+        return self.per_row * max(rows, 1) <= INLINE_PREDICT_BUDGET_S
 
-    def timed(self, fn: Callable[[Any], Any], data: Any) -> Any:
-        """``fn(data)``, its time folded into the estimate (a failure counts too)."""
+    def timed(self, fn: Callable[[Any], Any], data: Any, rows: int) -> Any:
+        """``fn(data)``, its time per row folded into the estimate (a failure counts too)."""
         start = time.perf_counter()
         try:
             return fn(data)
         finally:
-            self.seconds += 0.25 * (time.perf_counter() - start - self.seconds)
+            took = (time.perf_counter() - start) / max(rows, 1)
+            self.per_row += 0.25 * (took - self.per_row)
 
 
 @dataclass(frozen=True)

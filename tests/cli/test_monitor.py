@@ -156,6 +156,8 @@ def test_monitor_classes_of_probability_predictions(shipyard: Shipyard, tmp_path
     assert run["windows"][0]["metrics"]["accuracy"] == pytest.approx(expected)
     numbers = shipyard.json("monitor", "create", "numbers", *common, "--classes", "3,1,2.5")
     assert numbers["classes"] == [3, 1, 2.5]
+    bools = shipyard.json("monitor", "create", "bools", *common, "--classes", "false,True")
+    assert bools["classes"] == [False, True]  # as feedback sends true/false
     listed = shipyard.json("monitor", "create", "listed", *common, "--classes", '["1", "a,b"]')
     assert listed["classes"] == ["1", "a,b"]
     assert "names one class twice ('a' and 'a'" in shipyard.fails(

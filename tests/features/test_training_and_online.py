@@ -331,8 +331,8 @@ def test_online_keys_given_as_the_other_type_find_their_entity(
         asked = [{"customer_id": v} for v in ("7", 8, 8.0, "08", " 7", "x", 9, "9")]
         got = fs.get_online_features(["spend:spend"], asked).to_dict()["spend"]
         assert got == [7.0, 8.0, 8.0, None, None, None, None, None]
-        asked = [{"store_id": v} for v in (12, "12", 7, "007", 12.0, "a", 13)]
+        asked = [{"store_id": v} for v in (12, "12", 7, "007", 12.0, "a", 13, np.int64(12))]
         got = fs.get_online_features(["sales:sales"], asked).to_dict()["sales"]
-        assert got == [2.0, 2.0, None, 3.0, 2.0, 1.0, None]
+        assert got == [2.0, 2.0, None, 3.0, 2.0, 1.0, None, 2.0]  # numpy ints too
     finally:
         fs.close()

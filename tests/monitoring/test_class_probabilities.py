@@ -213,3 +213,60 @@ def test_classes_accept_a_numpy_array(workspace: Workspace) -> None:
     )  # fmt: skip
     assert created.spec["classes"] == [1, 2, 3]
     assert [type(c) for c in created.spec["classes"]] == [int, int, int]
+
+
+def test_column_indexes_sent_as_text_are_scored(workspace: Workspace) -> None:
+    """Feedback that sends the index labels as strings ("0", "1", from a CSV) is scored as the
+    numbers it names."""
+    rng = np.random.default_rng(28)
+    reqs, truth = _proba_requests(rng, 300, 2)
+    (result,) = _monitor(workspace, reqs, [str(c) for c in truth[100:]])
+    probs = np.array([r["prediction"] for r in reqs[100:]])
+    assert "performance_skipped" not in result.details
+    assert result.metrics["accuracy"] == pytest.approx(
+        skm.accuracy_score(truth[100:], probs.argmax(axis=1))
+    )
+    assert result.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(truth[100:], probs[:, 1]))
+
+
+def test_labels_outside_the_classes_are_counted_and_explained(workspace: Workspace) -> None:
+    rng = np.random.default_rng(29)
+    reqs, truth = _proba_requests(rng, 300, 3)
+    labels: list[Any] = [IRIS[c] for c in truth[100:]]
+    labels[:7] = ["Setosa"] * 7  # a spelling the model's classes do not have
+    (result,) = _monitor(workspace, reqs, labels, IRIS)
+    assert result.details["performance_unknown_labels"] == {"rows": 7, "labels": ["'Setosa'"]}
+    assert result.metrics["log_loss"] is None  # scikit-learn refuses such labels
+    page = monitor_html({"monitor": monitors.monitor_dict(workspace.monitors.get_monitor("m")),
+                         "results": [monitors.result_dict(result, details=True)],
+                         "alerts": []})  # fmt: skip
+    assert "7 labelled row(s) have a label that is not one of the monitor&#x27;s classes" in page
+
+
+def test_a_window_with_two_probability_widths_still_scores_its_answers(
+    workspace: Workspace,
+) -> None:
+    """A model version that gained a class mid-window: without ``classes`` the scores have two
+    shapes; the window keeps its accuracy and leaves the score metrics out instead of failing
+    on every run."""
+    rng = np.random.default_rng(30)
+    reqs, truth = _proba_requests(rng, 300, 2)
+    wide, wide_truth = _proba_requests(rng, 50, 3)
+    for r in wide:
+        r["id"] = "w" + r["id"]
+    reqs = reqs[:250] + [{**r, "ts": T0 + 250 + i} for i, r in enumerate(wide)]
+    truth = truth[:250] + wide_truth
+    (result,) = _monitor(workspace, reqs, truth[100:])
+    pred = [int(np.argmax(r["prediction"])) for r in reqs[100:]]
+    assert result.metrics["accuracy"] == pytest.approx(skm.accuracy_score(truth[100:], pred))
+    assert result.metrics["roc_auc"] is None
+    assert result.metrics["log_loss"] is None
+
+
+def test_the_positive_class_of_two_numbers_is_the_larger() -> None:
+    from shipyard.monitoring.performance import classification
+
+    y_true, y_pred = [2, 10, 10, 2, 10], [10, 10, 2, 2, 10]
+    got = classification(y_true, y_pred)
+    assert got["precision"] == pytest.approx(skm.precision_score(y_true, y_pred, pos_label=10))
+    assert got["recall"] == pytest.approx(skm.recall_score(y_true, y_pred, pos_label=10))

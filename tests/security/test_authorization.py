@@ -210,6 +210,8 @@ def test_ui_lists_show_a_project_scoped_user_their_own(secure: SecureServer) -> 
     scoped = secure.client(token=secure.user(
         "ana", ("reader", f"experiment:{ids['alpha-exp']}"), ("editor", "model:alpha-model"),
         ("reader", f"experiment:{ids['gone']}"), ("reader", "model:never-made"),
+        # grants the stores cannot read, or name in another spelling, show nothing
+        ("reader", "model:churn@champion"), ("reader", f"experiment:0{ids['beta-exp']}"),
     ))  # fmt: skip
     ws.store.delete_experiment(ids["gone"])
     everyone = secure.client(token=secure.user("bo", ("reader", "*")))

@@ -214,10 +214,15 @@ def test_a_prediction_that_cannot_be_split_fails_its_requests_instead_of_hanging
     assert all(isinstance(a, TypeError) for a in answers)
 
 
+SLEEPY_STARTED = threading.Event()
+
+
 class Sleepy:
-    """A model whose every call takes 0.3 s, and which does not gain from batching."""
+    """A model whose every call takes 0.3 s (and says when one began), and which does not gain
+    from batching."""
 
     def predict(self, data: Any) -> Any:
+        SLEEPY_STARTED.set()
         time.sleep(0.3)
         return np.zeros(len(data))
 
@@ -226,17 +231,30 @@ def test_call_cost_moves_slow_calls_off_the_event_loop_and_back() -> None:
     from shipyard.serving.endpoint import CallCost
 
     cost = CallCost()
-    assert cost.inline
-    cost.timed(lambda _: time.sleep(0.05), None)
-    assert not cost.inline
-    for _ in range(60):  # cheap calls again (smaller requests): back on the loop
-        cost.timed(lambda _: None, None)
-    assert cost.inline
+    assert cost.inline(1)
+    cost.timed(lambda _: time.sleep(0.05), None, 1)
+    assert not cost.inline(1)
+    for _ in range(60):  # cheap calls again: back on the loop
+        cost.timed(lambda _: None, None, 1)
+    assert cost.inline(1)
     try:
-        cost.timed(lambda _: (time.sleep(0.05), 1 / 0), None)
+        cost.timed(lambda _: (time.sleep(0.05), 1 / 0), None, 1)
     except ZeroDivisionError:
         pass
-    assert not cost.inline  # a slow failure counts too
+    assert not cost.inline(1)  # a slow failure counts too
+
+
+def test_call_cost_scales_with_the_rows_of_the_request() -> None:
+    """After many cheap one-row calls, a 100,000-row request of the same model is not cheap."""
+    from shipyard.serving.endpoint import CallCost
+
+    cost = CallCost()
+    cost.per_row = 5e-6  # what a model taking 5 us a row has been measured at
+    assert cost.inline(1)
+    assert cost.inline(400)
+    assert not cost.inline(100_000)  # 0.5 s: a worker thread
+    cost.timed(lambda _: time.sleep(0.02), None, 10_000)  # 2 us a row: folded in per row
+    assert 2e-6 < cost.per_row < 5e-6
 
 
 def test_a_slow_unbatched_model_does_not_hold_up_health_checks(
@@ -258,11 +276,14 @@ def test_a_slow_unbatched_model_does_not_hold_up_health_checks(
                 assert c.post("/invocations", json=body).status_code == 200
             finished["predict"] = time.monotonic()
 
+        SLEEPY_STARTED.clear()
         worker = threading.Thread(target=predict)
         worker.start()
-        time.sleep(0.1)  # the prediction is under way
+        assert SLEEPY_STARTED.wait(10)  # the prediction is under way
+        asked = time.monotonic()
         assert s.client.get("/ping").status_code == 200
         finished["ping"] = time.monotonic()
         worker.join()
-        # The health check was answered while the model was still predicting.
+        # The health check was answered while the model was still predicting (it has 0.3 s).
         assert finished["ping"] < finished["predict"]
+        assert finished["ping"] - asked < 0.2  # on the loop, it would wait out the 0.3 s

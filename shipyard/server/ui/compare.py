@@ -166,9 +166,10 @@ def parallel(runs: list[Run], params: list[str], metric: str) -> dict[str, Any] 
             lo, hi = min(nums), max(nums)
             log = lo > 0 and hi / lo >= LOG_SCALE_RATIO  # learning rates, regularization...
             f = math.log10 if log else float
-            place = {
-                c: (f(float(c)) - f(lo)) / (f(hi) - f(lo)) if hi > lo else 0.5 for c in present
-            }
+            spread = f(hi) - f(lo)
+            if not math.isfinite(spread):  # values near the float limits: drawn mid-axis
+                spread, f = 0.0, float
+            place = {c: (f(float(c)) - f(lo)) / spread if spread else 0.5 for c in present}
             ticks = [(1.0, _short(hi)), (0.0, _short(lo))] if hi > lo else [(0.5, _short(lo))]
             if log:
                 name = f"{name} (log)"

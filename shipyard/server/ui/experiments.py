@@ -124,9 +124,13 @@ def experiments_page(request: Request, ws: Workspace) -> dict[str, Any]:
 
 
 def _active_experiment(ws: Workspace, experiment_id: str) -> Experiment | None:
+    """The granted experiment, if it is still there and active; ``None`` also for a grant that
+    names no valid id, or names one in another spelling (``007``, which the check refuses)."""
     try:
         found = ws.store.get_experiment(experiment_id)
-    except NotFound:  # granted, then deleted for good
+    except (NotFound, InvalidInput):  # deleted for good, or a grant the store cannot read
+        return None
+    if found.experiment_id != experiment_id:
         return None
     return found if found.lifecycle_stage == LifecycleStage.ACTIVE else None
 

@@ -78,6 +78,10 @@ def group_of(metric: str) -> str | None:
     return "performance"
 
 
+MAX_ALERTS = 200
+"""How many alerts the monitoring page lists (newest first)."""
+
+
 @router.page("/monitoring", "monitoring.html", resource="ui")
 def monitoring_page(request: Request, ws: Workspace) -> dict[str, Any]:
     """Every monitor with its latest window, and the alerts (open first); a project-scoped
@@ -90,12 +94,18 @@ def monitoring_page(request: Request, ws: Workspace) -> dict[str, Any]:
     if status not in (None, "open", "acknowledged", "resolved"):
         raise InvalidInput(f"status={status!r} is not open, acknowledged or resolved.")
     monitors = list_monitors(ws)
-    alerts = list_alerts(ws, status=status, max_results=200)
     allowed = readable_ids(request, "model")
-    if allowed is not None:
+    if allowed is None:
+        alerts = list_alerts(ws, status=status, max_results=MAX_ALERTS)
+    else:  # each visible monitor's own, so other models' alerts cannot crowd them out
         monitors = [m for m in monitors if m.get("model") in allowed]
-        shown = {m["name"] for m in monitors}
-        alerts = [a for a in alerts if a.get("monitor") in shown]
+        alerts = [
+            a
+            for m in monitors
+            for a in list_alerts(ws, status=status, monitor=m["name"], max_results=MAX_ALERTS)
+        ]
+        alerts.sort(key=lambda a: -a["alert_id"])  # newest first, as the store lists them
+        del alerts[MAX_ALERTS:]
     return {
         "monitors": monitors,
         "alerts": alerts,

@@ -62,9 +62,10 @@ def models_page(request: Request, ws: Workspace) -> dict[str, Any]:
 
 def _model_or_none(registry: Registry, name: str) -> RegisteredModel | None:
     try:
-        return registry.get_model(name)
-    except NotFound:  # granted, then deleted
+        found = registry.get_model(name)
+    except (NotFound, InvalidInput):  # deleted, or a grant that names no valid model
         return None
+    return found if found.name == name else None
 
 
 @router.page("/models/{name}", "model.html", resource="model", resource_param="name")
