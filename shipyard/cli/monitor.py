@@ -313,11 +313,21 @@ def delete_cmd(state: CliState, name: str) -> None:
 @monitor.command("run")
 @click.argument("names", nargs=-1)
 @click.option("--partial", is_flag=True, help="Also compute the trailing incomplete window.")
+@click.option("--settle", type=float, default=None,
+              help="Seconds a window waits after its end before it is done, for prediction-log "
+              "rows written late [default: 5]; 0 once the model servers have stopped.")  # fmt: skip
 @json_option
 @pass_state
-def run_cmd(state: CliState, names: tuple[str, ...], partial: bool, as_json: bool) -> None:
+def run_cmd(
+    state: CliState, names: tuple[str, ...], partial: bool, settle: float | None, as_json: bool
+) -> None:
     """Compute the new windows of monitors NAMES (default: every enabled monitor) now."""
-    from shipyard.monitoring.monitors import run_monitor
+    from functools import partial as bind
+
+    from shipyard.monitoring.monitors import LOG_SETTLE_S
+    from shipyard.monitoring.monitors import run_monitor as run_one
+
+    run_monitor = bind(run_one, settle_s=LOG_SETTLE_S if settle is None else settle)
     from shipyard.monitoring.report import performance_notes
 
     ws = state.workspace

@@ -203,3 +203,27 @@ def test_monitor_reference_from_a_models_lineage(shipyard: Shipyard) -> None:
     unknown = shipyard.fails("monitor", "create", "n", "--endpoint", "ep", "--window-rows", "10",
                              "--reference-model", "models:/churn/7")  # fmt: skip
     assert "version 7" in unknown
+
+
+def test_monitor_run_settle(shipyard: Shipyard) -> None:
+    """Windows that ended a moment ago wait for late log rows; ``--settle 0`` (the servers have
+    stopped) computes them at once."""
+    import time
+
+    now = int(time.time() * 1000)
+    rng = np.random.default_rng(4)
+    reqs = _requests(rng, 0, 300)
+    for i, r in enumerate(reqs):
+        r["ts"] = now - 500 + i  # the last ends 0.2 s ago
+    ws = Workspace.open(Settings.from_env({}, home=shipyard.home))
+    try:
+        write_requests(ws, "ep", reqs)
+    finally:
+        ws.close()
+    shipyard("monitor", "create", "m", "--endpoint", "ep", "--reference-window",
+             f"0:{now - 500 + 100}", "--window-rows", "200")  # fmt: skip
+    (waiting,) = shipyard.json("monitor", "run", "m")
+    assert waiting["windows"] == []
+    (settled,) = shipyard.json("monitor", "run", "m", "--settle", "0")
+    assert [w["num_rows"] for w in settled["windows"]] == [200]
+    assert "--settle" in shipyard("monitor", "run", "--help").stdout
