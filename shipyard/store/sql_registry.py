@@ -51,11 +51,13 @@ from shipyard.store._sql_registry_common import (
 )
 from shipyard.store._sql_registry_search import search_model_versions, search_registered_models
 from shipyard.store.db import Database
+from shipyard.store.deployments import ROLLOUT_STATES
 from shipyard.store.registry import ALL_ALIASES, STORAGE_OWNER_PREFIX, RegistryStore
 from shipyard.store.schema import (
     approval_policies,
     artifacts,
     datasets,
+    deployments,
     model_aliases,
     model_version_approvals,
     model_version_tags,
@@ -283,6 +285,7 @@ class SqlRegistryStore(RegistryStore):
                     "ALIAS`), then delete the model.",
                     details={"aliases": {r.alias: r.version for r in aliases}},
                 )
+            _refuse_if_deployed(conn, name, None)
             mid = model.model_id
             owners = sa.select(_v.storage_owner).where(_v.model_id == mid)
             digests = _sql_artifacts.delete_owners(conn, owners)
@@ -565,6 +568,9 @@ class SqlRegistryStore(RegistryStore):
         def tx(conn: Connection) -> set[str]:
             model, row = self._version(conn, name, number)
             rules.refuse_if_aliased(name, number, self._aliases_of(conn, model.model_id, number))
+            # Asked again in this transaction: a controller that adopted the version since the
+            # caller's check (a new rollout's candidate) wins, and nothing is deleted.
+            _refuse_if_deployed(conn, name, number)
             digests = _sql_artifacts.delete_owners(conn, [row.storage_owner])
             where = (model_version_approvals.c.model_id == model.model_id,
                      model_version_approvals.c.version == number)  # fmt: skip
@@ -951,3 +957,35 @@ def _registration_sql(dialect: str) -> _RegistrationSql:
             version_columns,
         ),
     )
+
+
+def _refuse_if_deployed(conn: Connection, model: str, version: int | None) -> None:
+    """``InvalidState`` if a deployment holds ``version`` of ``model`` (any version when
+    ``None``): as its stable version, or as the candidate of a rollout under way (paused in one
+    included), as :meth:`~shipyard.store.deployments.DeploymentRecord.holds` says."""
+    d = deployments.c
+    rollout = sa.or_(
+        d.state.in_(ROLLOUT_STATES),
+        sa.and_(d.state == "paused", d.paused_state.in_(ROLLOUT_STATES)),
+    )
+    if version is None:
+        held = sa.or_(
+            d.stable_version.is_not(None), sa.and_(d.candidate_version.is_not(None), rollout)
+        )
+    else:
+        held = sa.or_(d.stable_version == version, sa.and_(d.candidate_version == version, rollout))
+    names = list(conn.scalars(sa.select(d.name).where(d.model == model, held).order_by(d.name)))
+    if not names:
+        return
+    found = [f"deployment {n!r}" for n in names]
+    if version is None:
+        message = (
+            f"Model {model!r} can't be deleted: {', '.join(found)} still serve(s) its versions. "
+            "Delete the deployment(s) or point them at another model first."
+        )
+    else:
+        message = (
+            f"Model {model!r} version {version} can't be deleted: {', '.join(found)} still "
+            "refer(s) to it. Point them at another version first."
+        )
+    raise errors.InvalidState(message, details={"references": found})

@@ -373,6 +373,26 @@ def test_a_cron_trigger_retrains_and_the_new_version_rolls_out(
     assert _actions(deployments)[-3:] == ["gating", "gates_passed", "shadow_started"]
 
 
+def test_a_version_a_deployment_adopted_meanwhile_is_not_deleted(
+    workspace: Workspace, deployments: Deployments
+) -> None:
+    """The registry checks deployments before a delete, and the store asks again inside the
+    delete's transaction, so a version a controller adopted in between (a new rollout's
+    candidate) is kept; so is a model a deployment still serves."""
+    _deployed(workspace, deployments)
+    register(workspace, {"auc": 0.81})
+    rec = deployments.tick("churn-prod")
+    assert (rec.state, rec.candidate_version) == (State.SHADOW, 2)
+    # The store's own delete, as if the caller's check had run before the controller's tick.
+    with pytest.raises(InvalidState, match="deployment 'churn-prod' still refer"):
+        workspace.registry.delete_model_version(MODEL, 2)
+    assert Registry(workspace).get_version(MODEL, 2).version == 2
+    workspace.registry.delete_alias(MODEL, "champion")
+    with pytest.raises(InvalidState, match="deployment 'churn-prod' still serve"):
+        workspace.registry.delete_registered_model(MODEL)
+    assert Registry(workspace).get_model(MODEL).name == MODEL
+
+
 def test_people_promote_roll_back_pause(workspace: Workspace, deployments: Deployments) -> None:
     _deployed(workspace, deployments)
     with pytest.raises(InvalidState, match="no candidate in rollout"):
