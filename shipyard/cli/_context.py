@@ -7,9 +7,10 @@ is opened on first use and closed when the command ends, so ``--help`` never tou
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -187,3 +188,33 @@ def model_ref(ref: str) -> tuple[str, str | None]:
         return text, None
     uri = text if text.startswith(MODELS_SCHEME) else MODELS_SCHEME + text
     return parse_model_uri(uri).name, uri
+
+
+MAX_CLI_NUMBER = 1e9
+"""The largest number a seconds, milliseconds or megabytes option takes (about 31 years of
+seconds): beyond it the value cannot be a real setting, and later arithmetic would overflow."""
+
+
+class FiniteRange(click.FloatRange):
+    """A float option that must be finite (not nan or inf) and within ``min``..``max``
+    (``max`` defaults to :data:`MAX_CLI_NUMBER`)."""
+
+    name = "number"
+
+    def __init__(
+        self,
+        min: float | None = None,
+        max: float | None = MAX_CLI_NUMBER,
+        min_open: bool = False,
+        max_open: bool = False,
+        clamp: bool = False,
+    ) -> None:
+        super().__init__(min, max, min_open, max_open, clamp)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number

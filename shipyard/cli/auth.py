@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from shipyard.cli._context import CliState, pass_state
+from shipyard.cli._context import CliState, FiniteRange, pass_state
 from shipyard.cli._output import (
     emit_json,
     esc,
@@ -186,7 +186,7 @@ def tokens() -> None:
 @click.option("--name", default="default", show_default=True, help="What the token is for.")
 @click.option(
     "--expires-in-days",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteRange(min=0, min_open=True),
     help="Expire after this many days (default: never).",
 )
 @json_option

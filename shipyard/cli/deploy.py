@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from shipyard.cli._context import CliState, pass_state
+from shipyard.cli._context import CliState, FiniteRange, pass_state
 from shipyard.cli._output import (
     emit_json,
     esc,
@@ -350,7 +350,7 @@ def _value(value: Any) -> str:
 @click.command()
 @click.option(
     "--poll-interval",
-    type=click.FloatRange(min=0.05),
+    type=FiniteRange(min=0.05),
     default=1.0,
     show_default=True,
     help="Seconds between the controller's ticks.",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from shipyard.cli._context import CliState, pass_state
+from shipyard.cli._context import CliState, FiniteRange, pass_state
 from shipyard.cli._output import (
     emit_json,
     esc,
@@ -273,7 +273,7 @@ def materialize(
 
 @features.command("schedule")
 @click.argument("name")
-@click.option("--every", "every_s", type=float, default=None, metavar="SECONDS",
+@click.option("--every", "every_s", type=FiniteRange(min=0), default=None, metavar="SECONDS",
               help="Run every SECONDS seconds.")  # fmt: skip
 @click.option("--cron", default=None, metavar="EXPR", help="Run on a cron schedule ('0 * * * *').")
 @click.option("--view", "views", multiple=True, metavar="VIEW",

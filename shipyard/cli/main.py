@@ -6,6 +6,9 @@ wires them together and turns whatever goes wrong into one readable line on stde
 * a :class:`~shipyard.errors.ShipyardError` prints ``Error: <message>`` and exits with 1;
 * a usage mistake (unknown option, bad value) is reported by click and exits with 2;
 * Ctrl-C exits with 130;
+* a path, file or number of the user's that the system refuses (a folder that is a file, a file
+  that is not UTF-8, a number too large to store) prints ``Error: <what and where>``, exit 1;
+* a closed pipe (``shipyard runs show RUN | head -1``) exits quietly (code 1, as click does);
 * anything unexpected prints ``Internal error: <type>: <message>`` and exits with 1.
 
 No traceback is shown unless ``SHIPYARD_DEBUG=1`` is set. Heavy modules (SQLAlchemy, the stores,
@@ -81,13 +84,38 @@ class ShipyardGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            raise  # the reader went away: click (or main()) exits quietly
         except Exception as exc:
             if debug_enabled():
                 raise
+            known = user_error(exc)
+            if known is not None:
+                raise ErrorLine(f"Error: {one_line(known)}") from exc
             raise ErrorLine(
                 f"Internal error: {type(exc).__name__}: {one_line(str(exc))} "
                 "(run with SHIPYARD_DEBUG=1 for the traceback)"
             ) from exc
+
+
+def user_error(exc: Exception) -> str | None:
+    """The message of an exception that comes from the user's own files, paths or numbers
+    (a folder that is a file, a file that is not text, a number too large to store), where a
+    command did not say it better itself; ``None`` for anything else."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        where = f"{exc.filename!s}" + (f" -> {exc.filename2!s}" if exc.filename2 else "")
+        return (
+            f"{where}: {exc.strerror}. Check the path (its folder must exist and be a folder) "
+            "and the permissions."
+        )
+    if isinstance(exc, UnicodeDecodeError):
+        return (
+            f"the input is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position "
+            f"{exc.start}); give a text file (YAML, JSON, Python) where one is expected."
+        )
+    if isinstance(exc, OverflowError):
+        return f"a number is too large ({exc}); give a smaller value."
+    return None
 
 
 @click.group(
@@ -154,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="shipyard")
     except BrokenPipeError:
-        # The reader went away (``shipyard runs list | head``): exit quietly.
+        # The reader went away (``shipyard runs show RUN | head -1``): exit quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(EXIT_ERROR)

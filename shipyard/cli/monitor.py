@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from shipyard.cli._context import CliState, pass_state
+from shipyard.cli._context import CliState, FiniteRange, pass_state
 from shipyard.cli._output import (
     emit_json,
     esc,
@@ -166,8 +166,10 @@ def _span(value: str) -> dict[str, int]:
 @click.option("--reference-dataset", help="NAME or NAME:VERSION: the training data version.")
 @click.option("--reference-window", help="START:END (epoch ms) of the endpoint's own log.")
 @click.option("--window-rows", type=int, help="Windows of this many predictions.")
-@click.option("--window-seconds", type=float, help="Tumbling windows of this many seconds.")
-@click.option("--label-delay", type=float, default=0.0, show_default=True,
+@click.option(
+    "--window-seconds", type=FiniteRange(min=0), help="Tumbling windows of this many seconds."
+)
+@click.option("--label-delay", type=FiniteRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait after a window's last prediction, for labels to arrive.")  # fmt: skip
 @click.option("--model", help="The model the endpoint serves (recorded in alerts).")
 @click.option("--deployment", help="The deployment watched [default: the endpoint].")
@@ -313,7 +315,7 @@ def delete_cmd(state: CliState, name: str) -> None:
 @monitor.command("run")
 @click.argument("names", nargs=-1)
 @click.option("--partial", is_flag=True, help="Also compute the trailing incomplete window.")
-@click.option("--settle", type=float, default=None,
+@click.option("--settle", type=FiniteRange(min=0), default=None,
               help="Seconds a window waits after its end before it is done, for prediction-log "
               "rows written late [default: 5]; 0 once the model servers have stopped.")  # fmt: skip
 @json_option
@@ -424,7 +426,10 @@ def report_cmd(state: CliState, name: str, output: str | None, limit: int, as_js
 @click.option("--op", "operator", type=click.Choice([">", ">=", "<", "<="]), required=True,
               help="How the metric compares with the threshold when it breaches.")  # fmt: skip
 @click.option(
-    "--threshold", type=float, required=True, help="The value the metric is compared with."
+    "--threshold",
+    type=FiniteRange(min=None, max=None),
+    required=True,
+    help="The value the metric is compared with.",
 )
 @click.option("--for", "consecutive", type=int, default=1, show_default=True,
               help="Fire after this many breached windows in a row.")  # fmt: skip

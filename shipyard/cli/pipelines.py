@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from shipyard.cli._context import CliState, pass_state
+from shipyard.cli._context import CliState, FiniteRange, pass_state
 from shipyard.cli._output import (
     emit_json,
     esc,
@@ -376,7 +376,7 @@ def schedule() -> None:
 @click.option(
     "--every",
     "every_s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
     help="Fire every SECONDS.",
@@ -486,7 +486,7 @@ def delete_schedule(state: CliState, name: str) -> None:
 @click.command("scheduler")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1),
+    type=FiniteRange(min=0.1),
     default=5.0,
     show_default=True,
     metavar="SECONDS",

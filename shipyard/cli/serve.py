@@ -10,7 +10,7 @@ import time
 
 import click
 
-from shipyard.cli._context import CliState, pass_state
+from shipyard.cli._context import CliState, FiniteRange, pass_state
 from shipyard.cli._output import console, emit_json, json_option
 from shipyard.cli.server import LOG_LEVELS
 from shipyard.errors import InvalidInput, missing_extra
@@ -40,7 +40,7 @@ from shipyard.security.bootstrap import insecure_warning, resolve_auth
 )
 @click.option(
     "--poll-interval",
-    type=click.FloatRange(min=0),
+    type=FiniteRange(min=0),
     default=None,
     help="Seconds between checks of the registry for moved aliases (0: never). Default 5, or "
     "the spec's poll_interval_s.",
@@ -61,14 +61,14 @@ from shipyard.security.bootstrap import insecure_warning, resolve_auth
 )
 @click.option(
     "--max-batch-wait-ms",
-    type=click.FloatRange(min=0),
+    type=FiniteRange(min=0),
     default=0.0,
     show_default=True,
     help="Micro-batching: how long a batch waits for more requests (0: only those already queued).",
 )
 @click.option(
     "--max-body-mb",
-    type=click.FloatRange(min=0.001),
+    type=FiniteRange(min=0.001),
     default=16.0,
     show_default=True,
     help="Largest request body accepted (MiB); larger ones get 413.",

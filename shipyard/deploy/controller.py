@@ -176,6 +176,7 @@ class Deployments:
         from shipyard.registry import Registry
 
         Registry(self.ws).get_model(policy.model)  # NotFound for an unknown model
+        self._check_triggers(policy)  # before anything is written: all of the spec or nothing
         user = user or _user()
         existing = self.store.find(policy.name)
         if existing is None:
@@ -210,24 +211,21 @@ class Deployments:
         self._event(record, action, message, evidence={"policy": policy.to_dict()}, user=user)
         return record
 
+    def _check_triggers(self, policy: DeploymentPolicy) -> None:
+        """``InvalidInput`` (or the loader's error) for a trigger whose pipeline cannot be
+        loaded or whose cron expression does not parse."""
+        from shipyard.pipelines.dsl import load_pipeline
+        from shipyard.pipelines.scheduler import parse_cron
+
+        for spec in _wanted_schedules(policy).values():
+            load_pipeline(spec["reference"])
+            if "cron" in spec:
+                parse_cron(spec["cron"])
+
     def _triggers(self, policy: DeploymentPolicy) -> None:
         from shipyard.pipelines.scheduler import add_schedule
 
-        t = policy.triggers
-        wanted: dict[str, dict[str, Any]] = {}
-        if t.drift_pipeline:
-            wanted[f"deploy-{policy.name}-drift"] = {
-                "reference": t.drift_pipeline,
-                "on": "alert",
-                "event_filter": t.drift_filter,
-                "params": t.drift_params,
-            }
-        if t.schedule and t.schedule_pipeline:
-            wanted[f"deploy-{policy.name}-schedule"] = {
-                "reference": t.schedule_pipeline,
-                "cron": t.schedule,
-                "params": t.schedule_params,
-            }
+        wanted = _wanted_schedules(policy)
         store = self.ws.pipelines
         for existing in store.list_schedules():
             if existing.name.startswith(f"deploy-{policy.name}-") and existing.name not in wanted:
@@ -1007,3 +1005,23 @@ def running(workspace: Workspace, **kw: Any) -> Iterator[Controller]:
 
 
 __all__ = ["CONTROLLER_USER", "Controller", "Deployments", "State", "arm_name", "traffic_for"]
+
+
+def _wanted_schedules(policy: DeploymentPolicy) -> dict[str, dict[str, Any]]:
+    """The pipeline schedules a policy's triggers ask for, by name."""
+    t = policy.triggers
+    wanted: dict[str, dict[str, Any]] = {}
+    if t.drift_pipeline:
+        wanted[f"deploy-{policy.name}-drift"] = {
+            "reference": t.drift_pipeline,
+            "on": "alert",
+            "event_filter": t.drift_filter,
+            "params": t.drift_params,
+        }
+    if t.schedule and t.schedule_pipeline:
+        wanted[f"deploy-{policy.name}-schedule"] = {
+            "reference": t.schedule_pipeline,
+            "cron": t.schedule,
+            "params": t.schedule_params,
+        }
+    return wanted

@@ -49,6 +49,7 @@ def serve(
     """
     import uvicorn
 
+    from shipyard._ports import ensure_can_listen
     from shipyard.config import admin_bootstrap
     from shipyard.security.bootstrap import (
         bootstrap_admin,
@@ -67,6 +68,7 @@ def serve(
             "database (sqlite:///path or postgresql://...) with --tracking-uri or "
             "SHIPYARD_TRACKING_URI."
         )
+    ensure_can_listen(host, port)  # before anything is created or printed
     if workers < 1:
         from shipyard.errors import InvalidInput
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from shipyard._ports import ensure_can_listen
 from shipyard.config import Settings
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, NotFound
 from shipyard.security.bootstrap import resolve_auth
 from shipyard.serving.endpoint import BatchingOptions, Endpoint
 from shipyard.serving.predlog import PredictionLog, log_folder
@@ -103,6 +105,30 @@ def _settings_env(settings: Settings) -> dict[str, str | None]:
     }
 
 
+def preflight(settings: Settings, spec: DeploymentSpec) -> None:
+    """Check that every arm's model can be found before the server starts: an unknown model,
+    version or alias, or a missing folder, is an error now rather than a server that answers
+    503 for ever. (A managed deployment's versions come from its controller instead.)"""
+    from shipyard.registry import Registry
+    from shipyard.workspace import Workspace
+
+    arms = [*spec.arms, *spec.shadow]
+    with Workspace.open(settings) as ws:
+        for arm in arms:
+            if arm.model.startswith("models:/"):
+                Registry(ws).resolve(arm.model)
+            elif (
+                "://" not in arm.model
+                and not arm.model.startswith("runs:/")
+                and not Path(arm.model).expanduser().exists()
+            ):
+                raise NotFound(
+                    f"arm {arm.name!r} serves {arm.model!r}, which is neither a model URI "
+                    "(models:/NAME/VERSION, runs:/RUN/PATH) nor an existing folder; check "
+                    "the path or register the model first."
+                )
+
+
 def serve(
     settings: Settings,
     spec: DeploymentSpec | None,
@@ -135,6 +161,8 @@ def serve(
 
     if workers < 1:
         raise InvalidInput(f"workers={workers}; run at least one worker process.")
+    if managed is None:
+        preflight(settings, spec)
     options = ServeOptions(
         spec=spec.to_dict(),
         settings=json.dumps(_settings_env(settings)),
@@ -147,6 +175,7 @@ def serve(
         auth=resolve_auth(settings, host).auth,
     )
     os.environ[OPTIONS_ENV_VAR] = json.dumps(asdict(options))
+    ensure_can_listen(host, port)
     uvicorn.run(
         APP_FACTORY,
         factory=True,

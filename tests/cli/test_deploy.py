@@ -166,3 +166,23 @@ def test_the_documented_github_workflow_trains_checks_the_gates_and_promotes(
     register(ws, {"auc": 0.81})
     listed = shipyard.json("models", "versions", "churn")
     assert int(listed["versions"][0]["version"]) == 2
+
+
+def test_a_spec_with_a_bad_trigger_writes_nothing(
+    shipyard: Shipyard, open_workspace: Callable[[], Workspace], tmp_path: Path
+) -> None:
+    """The triggers are checked before the deployment is written: a bad cron or a pipeline that
+    does not load used to leave an idle deployment behind an exit code of 1."""
+    ws = open_workspace()
+    register(ws, {"auc": 0.8})
+    spec = policy().to_dict()
+    for name, schedule, fails_with in (
+        ("bad-cron", {"cron": "bad cron", "pipeline": "tests.deploy._retrain:retrain"}, "cron"),
+        ("bad-pipeline", {"cron": "0 3 * * *", "pipeline": str(tmp_path / "nope.py") + ":p"},
+         "nope.py"),
+    ):  # fmt: skip
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**spec, "name": name, "triggers": {"schedule": schedule}}))
+        assert fails_with in shipyard.fails("deploy", "apply", str(path))
+    assert shipyard.json("deploy", "status") == []
+    assert ws.pipelines.list_schedules() == []

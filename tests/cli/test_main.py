@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -189,3 +190,59 @@ def test_help_does_not_load_heavy_modules(tmp_path: Path) -> None:
         env=_env(),
     )
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_the_users_paths_files_and_numbers_are_error_lines(
+    shipyard: Shipyard, tmp_path: Path
+) -> None:
+    """A folder that is a file, a file that is not UTF-8 text, a number too large to store: one
+    ``Error:`` line that names the cause, not ``Internal error: <type>``."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    line = shipyard.fails("backup", str(blocker / "sub" / "backup.tar"))
+    assert line.startswith(f"Error: {blocker / 'sub'}")
+    assert "Not a directory" in line
+    latin = tmp_path / "spec.yaml"
+    latin.write_bytes(b"name: \xff\xfe\n")
+    assert "is not UTF-8 text (byte 0xff" in shipyard.fails("deploy", "apply", str(latin))
+    assert "a number is too large" in shipyard.fails(
+        "gc", "--older-than", "9999999999999d", "--dry-run"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("scheduler", "--interval", "nan"),
+        ("controller", "--poll-interval", "inf", "--no-scheduler"),
+        ("serve", "models:/m/1", "--max-batch-wait-ms", "nan"),
+        ("serve", "models:/m/1", "--poll-interval", "1e30"),
+        ("monitor", "run", "--settle", "-inf"),
+    ],
+)
+def test_numbers_that_are_not_finite_are_usage_errors(
+    shipyard: Shipyard, args: tuple[str, ...]
+) -> None:
+    """nan made the pollers spin at 100% CPU and the batcher never answer; 1e30 overflowed."""
+    result = shipyard(*args, expect=2)
+    assert "is not a finite number" in result.stderr or "is not in the range" in result.stderr
+
+
+def test_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    """``shipyard runs show RUN | head -1`` printed ``Internal error: BrokenPipeError``."""
+    from shipyard.config import Settings
+    from shipyard.workspace import Workspace
+
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path / "home")}
+    with Workspace.open(Settings.from_env({}, home=tmp_path / "home")) as ws:
+        run_id = ws.store.create_run("0").info.run_id
+        for k in range(10):  # a table far larger than the pipe's 64 KiB buffer
+            ws.store.log_batch(run_id, params={f"p{k}_{j}": "v" * 80 for j in range(100)})
+    reader = subprocess.Popen(
+        f"{sys.executable} -m shipyard runs show {run_id} | head -1 > /dev/null; "
+        "exit ${PIPESTATUS[0]}",
+        shell=True, executable="/bin/bash", env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _, err = reader.communicate(timeout=60)
+    assert err == ""
+    assert reader.returncode in (0, 1)

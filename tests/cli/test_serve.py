@@ -131,3 +131,25 @@ def test_predict_unknown_model(sy: Shipyard, tmp_path: Path) -> None:
     line = sy.fails("predict", "models:/nope@champion", "--input", str(tmp_path / "in.parquet"),
                     "--output", str(tmp_path / "o.parquet"))  # fmt: skip
     assert "nope" in line
+
+
+def test_serve_refuses_a_model_it_cannot_find_before_starting(shipyard: Shipyard) -> None:
+    """It used to start, log a traceback and answer 503 for ever."""
+    line = shipyard.fails("serve", "models:/nope/1", "--port", "1")
+    assert line.startswith("Error: Registered model 'nope' does not exist")
+    assert "neither a model URI" in shipyard.fails("serve", "/no/such/folder", "--port", "1")
+
+
+def test_a_port_in_use_is_one_error_line(shipyard: Shipyard) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command in (("server",), ("serve", str(shipyard.home))):
+            line = shipyard.fails(*command, "--port", port)
+            assert f"port {port} on 127.0.0.1 is already in use" in line
+    assert "cannot listen on '999.1.1.1'" in shipyard.fails(
+        "server", "--host", "999.1.1.1", "--port", "1"
+    )
