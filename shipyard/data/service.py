@@ -78,6 +78,8 @@ class Datasets:
         again returns the existing version with ``created`` False and stores nothing."""
         cas = self._cas()
         self.store  # noqa: B018 - fail early on a workspace without a dataset store
+        if run_id is not None:
+            self.ws.store.get_run(run_id)  # NotFound: a version must not name a run that is not
         with open_source(data, materialize=True, tmp_dir=cas.tmp_dir) as source:
             files = [VersionFile(rel, *file_digest(p)) for rel, p in source.files]
             digest = tree_digest(files)

@@ -35,7 +35,7 @@ import numpy as np
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.monitoring import windows as w
-from shipyard.monitoring.drift import CORRECTIONS, compare
+from shipyard.monitoring.drift import CORRECTIONS, compare, get_test
 from shipyard.monitoring.performance import CLASSIFICATION, evaluate, label_key
 from shipyard.monitoring.predictions import log_folder, read_predictions
 from shipyard.store.monitoring import Alert, Monitor, MonitorResult
@@ -124,7 +124,10 @@ def create_monitor(
         "score_field": score_field,
         "classes": classes,
     }
+    for test in [tests] if isinstance(tests, str) else list((tests or {}).values()):
+        get_test(test)  # an unknown test is refused now, not at the first run
     profile, ref_spec = _reference_profile(ws, endpoint, reference, spec)
+    _check_columns(profile, features, segments, tests)
     spec["reference"] = ref_spec
     ws.monitors  # noqa: B018 - fail early without a monitoring store
     return ws.monitors.create_monitor(
@@ -200,6 +203,28 @@ def _check_classes(classes: Any) -> list[str | int | float | bool] | None:
             )
         seen[key] = value
     return values
+
+
+def _check_columns(
+    profile: Profile,
+    features: Sequence[str] | None,
+    segments: Sequence[str] | None,
+    tests: Mapping[str, str] | str | None,
+) -> None:
+    """``InvalidInput`` for a feature, segment or per-column test naming a column the reference
+    does not have (a typo would otherwise watch nothing, silently)."""
+    # A window reference lists the features it was asked for even where the log has none.
+    known = {name for name, col in profile.columns.items() if col.count > col.nulls}
+    named = [("feature", c) for c in features or []] + [("segment", c) for c in segments or []]
+    if isinstance(tests, Mapping):
+        named += [("test column", c) for c in tests if c not in ("numeric", "categorical")]
+    for what, column in named:
+        if column not in known:
+            shown = ", ".join(sorted(known)[:12]) + (", ..." if len(known) > 12 else "")
+            raise InvalidInput(
+                f"{what} {column!r} is not a column with values in the monitor's reference "
+                f"({shown}); check the spelling."
+            )
 
 
 def _reference_profile(

@@ -134,6 +134,11 @@ def add_schedule(
 ) -> Schedule:
     """Create a schedule: exactly one of ``cron``, ``every_s`` or ``on`` (a
     :class:`TriggerEvent` value). The pipeline reference is checked by importing it."""
+    if not name or not name.strip() or name != name.strip() or len(name) > 250:
+        raise InvalidInput(
+            f"schedule name {name!r} must be 1 to 250 characters, not blank and without "
+            "leading or trailing spaces."
+        )
     chosen = [x for x in (cron, every_s, on) if x is not None]
     if len(chosen) != 1:
         raise InvalidInput("give exactly one of --cron, --every or --on for a schedule.")

@@ -126,3 +126,11 @@ def test_infinite_values_are_counted_apart_and_the_version_validates(
     x = datasets.profile("inf").columns["x"].summary()
     assert (x["nulls"], x["infinite"], x["min"], x["max"], x["mean"]) == (3, 2, 1.0, 2.0, 1.5)
     assert datasets.validate("inf", path).ok  # the observed range is open: infinities seen
+
+
+def test_a_version_cannot_name_a_run_that_does_not_exist(
+    datasets: Datasets, workspace: Workspace, wine: Any
+) -> None:
+    with pytest.raises(errors.NotFound):
+        datasets.register("wine", wine, run_id="0" * 32)
+    assert datasets.store.list_datasets() == []

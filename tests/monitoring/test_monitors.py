@@ -521,3 +521,27 @@ def test_a_monitor_that_fails_unexpectedly_does_not_stop_the_others(
     assert any("a-broken" in r.getMessage() for r in caplog.records)
     assert workspace.monitors.get_monitor("a-broken").last_run_time == T0 + 10_000
     assert sched.tick(T0 + 20_000) == []  # the broken one waits its interval too
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"tests": "bogus"}, "no drift test is named 'bogus'"),
+        ({"tests": {"x": "nope"}}, "no drift test is named 'nope'"),
+        ({"tests": {"nope": "psi"}}, "test column 'nope' is not a column"),
+        ({"features": ["x", "nope"]}, "feature 'nope' is not a column"),
+        ({"segments": ["regoin"]}, "segment 'regoin' is not a column"),
+    ],
+)
+def test_a_typo_in_a_monitors_columns_or_tests_is_refused(
+    workspace: Workspace, options: dict[str, Any], message: str
+) -> None:
+    """These were stored as given, and the monitor then watched nothing or failed every run."""
+    rng = np.random.default_rng(11)
+    write_requests(workspace, "ep", _requests(rng, 0, 200))
+    with pytest.raises(InvalidInput, match=message):
+        monitors.create_monitor(
+            workspace, "m", endpoint="ep", reference={"window": {"start": 0, "end": T0 + 200}},
+            window={"rows": 50}, **options,
+        )  # fmt: skip
+    assert workspace.monitors.list_monitors() == []

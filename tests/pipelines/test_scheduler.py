@@ -158,3 +158,10 @@ def test_two_schedulers_fire_a_slot_once(workspace: Workspace) -> None:
     )
     assert a.tick(now) == []
     assert b.tick(now) == []
+
+
+@pytest.mark.parametrize("name", ["", "   ", " padded"])
+def test_a_blank_schedule_name_is_refused(workspace: Workspace, name: str) -> None:
+    with pytest.raises(errors.InvalidInput, match="must be 1 to 250 characters, not blank"):
+        add_schedule(workspace, name, FAN, every_s=60)
+    assert workspace.pipelines.list_schedules() == []
