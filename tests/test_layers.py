@@ -20,6 +20,7 @@ LAYERS = {
 MODULE_LAYER = {
     "_version": "core",
     "_http": "core",
+    "_listen": "core",
     "errors": "core",
     "entities": "core",
     "config": "core",

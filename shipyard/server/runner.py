@@ -49,7 +49,7 @@ def serve(
     """
     import uvicorn
 
-    from shipyard._ports import ensure_can_listen
+    from shipyard._listen import ensure_can_listen
     from shipyard.config import admin_bootstrap
     from shipyard.security.bootstrap import (
         bootstrap_admin,

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from shipyard._ports import ensure_can_listen
+from shipyard._listen import ensure_can_listen
 from shipyard.config import Settings
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.security.bootstrap import resolve_auth
