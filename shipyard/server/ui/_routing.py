@@ -182,30 +182,37 @@ def _bind(endpoint: UiEndpoint, ws: Workspace) -> Route:
 
 T = TypeVar("T")
 
-MAX_SCAN_PAGES = 50
-"""How many search pages a project-scoped user's filtered list reads at most."""
+PAGE_SIZE = 100
+"""Items on one page of a list page."""
+MAX_SCAN_PAGES, SCAN_PAGE_SIZE = 50, 1000
+"""How many search pages (of how many items) a project-scoped user's filtered list reads at
+most."""
 
 
-def granted_items(
-    allowed: set[str],
+def list_page(
+    allowed: set[str] | None,
     text: str,
+    token: str | None,
     one: Callable[[str], T | None],
-    search: Callable[[str | None], tuple[list[T], str | None]],
+    search: Callable[[str | None, int], tuple[list[T], str | None]],
     key: Callable[[T], str],
-) -> list[T]:
-    """A list page's items for a project-scoped user (:func:`~shipyard.server.auth.readable_ids`
-    gave ``allowed``): each granted item read on its own, or, with a filter ``text``, the
-    search's pages (``search(page_token)``) narrowed to the granted items."""
+) -> tuple[list[T], str | None]:
+    """A list page's items and next page token. Everything readable (``allowed`` is ``None``,
+    see :func:`~shipyard.server.auth.readable_ids`): one page of ``search(token, 100)``. A
+    project-scoped user: each granted item read on its own, or, with a filter ``text``, the
+    search's pages narrowed to the granted items; on one page."""
+    if allowed is None:
+        return search(token, PAGE_SIZE)
     if not text:
-        return [item for i in sorted(allowed) if (item := one(i)) is not None]
+        return [item for i in sorted(allowed) if (item := one(i)) is not None], None
     out: list[T] = []
-    token: str | None = None
+    page_token: str | None = None
     for _ in range(MAX_SCAN_PAGES):
-        items, token = search(token)
+        items, page_token = search(page_token, SCAN_PAGE_SIZE)
         out += [item for item in items if key(item) in allowed]
-        if not token or len(out) >= len(allowed):
+        if not page_token or len(out) >= len(allowed):
             break
-    return out
+    return out, None
 
 
 def same_origin(request: Request) -> None:

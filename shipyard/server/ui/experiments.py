@@ -22,7 +22,7 @@ from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.server.auth import readable_ids
 from shipyard.server.ui._routing import (
     UiRouter,
-    granted_items,
+    list_page,
     query_choice,
     query_int,
     run_duration,
@@ -100,22 +100,19 @@ def experiments_page(request: Request, ws: Workspace) -> dict[str, Any]:
     allowed = readable_ids(request, "experiment")
     error = None
 
-    def search(page_token: str | None, size: int = 100) -> tuple[list[Experiment], str | None]:
+    def search(page_token: str | None, size: int) -> tuple[list[Experiment], str | None]:
         page = ws.store.search_experiments(
             ViewType.ACTIVE_ONLY, max_results=size, filter_string=text, page_token=page_token
         )
         return page.items, page.next_page_token
 
     try:
-        if allowed is None:
-            items, next_token = search(token)
-        else:
-            found = granted_items(
-                allowed, text, partial(_active_experiment, ws), partial(search, size=1000),
-                lambda e: e.experiment_id,
-            )  # fmt: skip
-            items = sorted(found, key=lambda e: (-e.creation_time, e.experiment_id))
-            next_token = None
+        items, next_token = list_page(
+            allowed, text, token, partial(_active_experiment, ws), search,
+            lambda e: e.experiment_id,
+        )  # fmt: skip
+        if allowed is not None:  # granted ones, newest first as the search orders them
+            items.sort(key=lambda e: (-e.creation_time, e.experiment_id))
     except ShipyardError as exc:
         if not isinstance(exc, InvalidInput):
             raise

@@ -22,7 +22,7 @@ from shipyard.registry.registry import Registry
 from shipyard.server.auth import readable_ids
 from shipyard.server.ui import _downstream
 from shipyard.server.ui._graph import Edge, Graph, Node, layout
-from shipyard.server.ui._routing import UiRouter, granted_items, path_version, query_int
+from shipyard.server.ui._routing import UiRouter, list_page, path_version, query_int
 
 if TYPE_CHECKING:
     from shipyard.entities import ModelVersion, RegisteredModel
@@ -40,21 +40,16 @@ def models_page(request: Request, ws: Workspace) -> dict[str, Any]:
     registry = Registry(ws)
     allowed = readable_ids(request, "model")
 
-    def search(page_token: str | None, size: int = 100) -> tuple[list[RegisteredModel], str | None]:
+    def search(page_token: str | None, size: int) -> tuple[list[RegisteredModel], str | None]:
         page = registry.search_models(
             text, max_results=size, order_by=["name ASC"], page_token=page_token
         )
         return page.items, page.next_page_token
 
     try:
-        if allowed is None:
-            items, next_token = search(token)
-        else:
-            items = granted_items(
-                allowed, text, partial(_model_or_none, registry), partial(search, size=1000),
-                lambda m: m.name,
-            )  # fmt: skip
-            next_token = None
+        items, next_token = list_page(
+            allowed, text, token, partial(_model_or_none, registry), search, lambda m: m.name
+        )
     except InvalidInput as exc:
         return {"models": [], "filter": text, "error": exc.message, "next_token": None}
     return {"models": items, "filter": text, "error": None, "next_token": next_token}
