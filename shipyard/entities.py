@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from shipyard.errors import InvalidInput
+
 T = TypeVar("T")
 
 
@@ -482,7 +484,26 @@ class DatasetVersion:
     @property
     def uri(self) -> str:
         """``datasets:/NAME/VERSION``, how runs and pipelines name this version."""
-        return f"datasets:/{self.name}/{self.version}"
+        return f"{DATASETS_URI}{self.name}/{self.version}"
+
+
+DATASETS_URI = "datasets:/"
+
+
+def parse_dataset_uri(uri: str) -> tuple[str, int | None]:
+    """``(name, version)`` of ``datasets:/NAME/VERSION`` (``version`` ``None`` for
+    ``datasets:/NAME``, the latest); ``InvalidInput`` for anything else."""
+    parts = (
+        uri.removeprefix(DATASETS_URI).strip("/").split("/") if uri.startswith(DATASETS_URI) else []
+    )
+    if len(parts) == 2 and parts[0] and parts[1].isascii() and parts[1].isdecimal():
+        return parts[0], int(parts[1])
+    if len(parts) == 1 and parts[0]:
+        return parts[0], None
+    raise InvalidInput(
+        f"{uri!r} is not datasets:/NAME or datasets:/NAME/VERSION; the version must be a "
+        "number, as in datasets:/churn/3."
+    )
 
 
 @dataclass(frozen=True, slots=True)

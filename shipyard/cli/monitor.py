@@ -25,6 +25,7 @@ from shipyard.cli._output import (
     table,
     write_file,
 )
+from shipyard.entities import DATASETS_URI, parse_dataset_uri
 from shipyard.errors import InvalidInput
 
 
@@ -35,21 +36,10 @@ def monitor() -> None:
 
 def _table_arg(state: CliState, ref: str) -> Any:
     """A file path, or a dataset version ``datasets:/NAME[/VERSION]``."""
-    if ref.startswith("datasets:/"):
+    if ref.startswith(DATASETS_URI):
         from shipyard.data.service import Datasets
 
-        parts = ref[len("datasets:/") :].strip("/").split("/")
-        version = None
-        if len(parts) == 2:
-            try:
-                version = int(parts[1])
-            except ValueError:
-                raise InvalidInput(
-                    f"{ref!r}: the version must be a number, as in datasets:/NAME/3."
-                ) from None
-        elif len(parts) != 1 or not parts[0]:
-            raise InvalidInput(f"{ref!r} is not datasets:/NAME or datasets:/NAME/VERSION.")
-        return Datasets(state.workspace).open(parts[0], version).to_table()
+        return Datasets(state.workspace).open(*parse_dataset_uri(ref)).to_table()
     path = Path(ref)
     if not path.exists():
         raise InvalidInput(
@@ -324,12 +314,9 @@ def run_cmd(
     state: CliState, names: tuple[str, ...], partial: bool, settle: float | None, as_json: bool
 ) -> None:
     """Compute the new windows of monitors NAMES (default: every enabled monitor) now."""
-    from functools import partial as bind
+    from shipyard.monitoring.monitors import LOG_SETTLE_S, run_monitor
 
-    from shipyard.monitoring.monitors import LOG_SETTLE_S
-    from shipyard.monitoring.monitors import run_monitor as run_one
-
-    run_monitor = bind(run_one, settle_s=LOG_SETTLE_S if settle is None else settle)
+    settle_s = LOG_SETTLE_S if settle is None else settle
     from shipyard.monitoring.report import performance_notes
 
     ws = state.workspace
@@ -344,10 +331,10 @@ def run_cmd(
         with Progress(console=console(stderr=True), transient=True) as progress:
             task = progress.add_task("monitors", total=len(targets))
             for name in targets:
-                outcomes.append(run_monitor(ws, name, partial=partial))
+                outcomes.append(run_monitor(ws, name, partial=partial, settle_s=settle_s))
                 progress.advance(task)
     else:
-        outcomes = [run_monitor(ws, name, partial=partial) for name in targets]
+        outcomes = [run_monitor(ws, name, partial=partial, settle_s=settle_s) for name in targets]
     if as_json:
         emit_json([o.to_dict() for o in outcomes])
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shipyard.entities import DatasetInput, ModelLineage, ModelVersion
+from shipyard.entities import DatasetInput, ModelLineage, ModelVersion, parse_dataset_uri
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.registry.registry import Registry
 from shipyard.registry.uris import parse_model_uri
@@ -42,7 +42,6 @@ def lineage_of(workspace: Workspace, model: str | ModelVersion) -> ModelLineage:
     )
 
 
-DATASETS_URI = "datasets:/"
 TRAINING = "training"
 
 
@@ -76,11 +75,12 @@ def training_dataset(workspace: Workspace, model: str | ModelVersion) -> tuple[s
 
 
 def _dataset_version(item: DatasetInput) -> tuple[str, int] | None:
-    source = item.dataset.source
-    if not source.startswith(DATASETS_URI):
+    """The dataset version an input names (``datasets:/NAME/VERSION``), else ``None``."""
+    try:
+        name, version = parse_dataset_uri(item.dataset.source)
+    except InvalidInput:  # another source: a file, a table, MLflow's own datasets
         return None
-    name, _, number = source[len(DATASETS_URI) :].strip("/").rpartition("/")
-    return (name, int(number)) if name and number.isascii() and number.isdecimal() else None
+    return None if version is None else (name, version)
 
 
 def versions_trained_on(

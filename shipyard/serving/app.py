@@ -202,9 +202,9 @@ class ServingApp:
             error.counted = True  # type: ignore[attr-defined]
             if self.log is not None:  # failed requests feed monitoring's error rate
                 latency = time.perf_counter() - started
-                row = _row(request_id, version, False, latency, data, None, matrix_of)
-                row["predictions"], row["error"] = None, error.code
-                self.log.record(row)
+                self.log.record(
+                    _row(request_id, version, False, latency, data, None, matrix_of, error.code)
+                )
             raise error from None
         latency = time.perf_counter() - started
         self.metrics.requests.inc(version.labels)
@@ -235,9 +235,9 @@ class ServingApp:
             log.warning("shadow arm %s failed on request %s: %s", version.arm, request_id, exc)
             if self.log is not None:  # the rollout's shadow error rate reads these rows
                 latency = time.perf_counter() - started
-                row = _row(request_id, version, True, latency, data, None)
-                row["predictions"], row["error"] = None, SHADOW_FAILED
-                self.log.record(row)
+                self.log.record(
+                    _row(request_id, version, True, latency, data, None, error=SHADOW_FAILED)
+                )
             return
         self.metrics.shadow.inc(version.labels)
         if self.log is not None:
@@ -481,7 +481,9 @@ def _row(
     data: Any,
     predictions: Any,
     names: tuple[str, ...] | None = None,
+    error: str | None = None,
 ) -> dict[str, Any]:
+    """One prediction-log row: the answer, or (with ``error``, its code) no predictions."""
     return {
         "request_id": request_id,
         "timestamp_ms": int(time.time() * 1000),
@@ -491,8 +493,10 @@ def _row(
         "shadow": shadow,
         "latency_ms": latency * 1000,
         "features": codec.features_json(data, names),
-        "predictions": codec.dumps(codec.encode_predictions(predictions)).decode(),
-        "error": None,
+        "predictions": (
+            None if error else codec.dumps(codec.encode_predictions(predictions)).decode()
+        ),
+        "error": error,
     }
 
 

@@ -99,7 +99,7 @@ class Version:
     feature_service: str | None = None
     """The feature service the model declared (``log_model(..., feature_service=...)``): the
     server fetches its features for requests that carry only entity keys."""
-    cost: CallCost = field(default_factory=lambda: CallCost(), compare=False, repr=False)
+    cost: CallCost = field(default_factory=CallCost, compare=False, repr=False)
     """How long this version's unbatched predictions take, which decides where they run."""
 
     def predict_matrix(self, matrix: Any) -> Any:

@@ -26,6 +26,13 @@ CANARY = DeploymentSpec(
     ),
 )
 
+SHADOWED = DeploymentSpec(
+    name="cancer",
+    arms=(Arm("champion", "models:/cancer@champion", 100),),
+    shadow=(Arm("challenger", "models:/cancer@challenger", 0),),
+)
+"""The champion answers; the challenger (a constant 1) gets a copy of every request."""
+
 
 def test_a_90_10_table_lands_within_2_points_over_10000_requests() -> None:
     table = TrafficTable.from_spec(CANARY)
@@ -81,11 +88,7 @@ def test_canary_over_http_routes_by_weight_and_counts_per_arm(
 def test_shadow_never_changes_the_answer_and_is_logged(
     workspace: Workspace, models: Registry, cancer: Data
 ) -> None:
-    spec = DeploymentSpec(
-        name="cancer",
-        arms=(Arm("champion", "models:/cancer@champion", 100),),
-        shadow=(Arm("challenger", "models:/cancer@challenger", 0),),
-    )
+    spec = SHADOWED
     rows = cancer.X.iloc[:40]
     with serving(workspace, spec) as s:
         alone = s.endpoint.state().versions["champion"].model.predict(rows).tolist()
@@ -122,11 +125,7 @@ def test_a_failed_shadow_prediction_is_logged_not_answered(
 ) -> None:
     """A shadow arm that fails is logged with code SHADOW_FAILED (the rollout's shadow error
     rate reads it), and the caller still gets the stable arm's answer."""
-    spec = DeploymentSpec(
-        name="cancer",
-        arms=(Arm("champion", "models:/cancer@champion", 100),),
-        shadow=(Arm("challenger", "models:/cancer@challenger", 0),),
-    )
+    spec = SHADOWED
     rows = cancer.X.iloc[:10]
     with serving(workspace, spec) as s:
         (shadow,) = s.endpoint.state().shadows()
